@@ -1,0 +1,67 @@
+// Bindings and index arithmetic shared by every pass.
+//
+// The host prepends a generated prelude that defines `Elem` (the storage type), `IDENTITY`,
+// `combine` (the accumulation: `+`, or `|` for bool), `WORKGROUP_SIZE`, `ELEMS_PER_THREAD`
+// and the `Params` struct, so host and shader share one source of those constants.
+//
+// Every pass sees its data as a row-major matrix of `params.rows x params.cols` items starting
+// at `items[params.offset]`, scanned down each column. A lane (an independent scan) starts at
+// every base-level row `first_head + k * lane_len`; at level k of the recursive scan an item
+// stands for `span` consecutive base-level rows.
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> items: array<Elem>;
+@group(0) @binding(2) var<storage, read_write> aux: array<Elem>;
+
+// The first base-level row at or after `row` that starts a lane (`base_rows` or more: none).
+fn next_head(row: u32) -> u32 {
+    if row <= params.first_head {
+        return params.first_head;
+    }
+    let lanes = (row - params.first_head + params.lane_len - 1u) / params.lane_len;
+    return params.first_head + lanes * params.lane_len;
+}
+
+fn first_base_row(item: u32) -> u32 {
+    return item * params.span;
+}
+
+fn last_base_row(item: u32) -> u32 {
+    return min(item * params.span + params.span, params.base_rows) - 1u;
+}
+
+// True when a lane starts inside `item`, so its value does not continue the item above.
+fn starts_lane(item: u32) -> bool {
+    return next_head(first_base_row(item)) <= last_base_row(item);
+}
+
+// Where one invocation sits in a tile of `tile_cols` columns: invocations of one column are
+// `tile_cols` apart, so neighbouring invocations read neighbouring addresses of a row.
+struct TileThread {
+    tile_row: u32,
+    col: u32,
+    thread_row: u32,
+    threads_per_col: u32,
+    tile_rows: u32,
+    first_row: u32,
+}
+
+fn tile_thread(tile: u32, local: u32) -> TileThread {
+    var t: TileThread;
+    t.threads_per_col = WORKGROUP_SIZE / params.tile_cols;
+    t.tile_rows = t.threads_per_col * ELEMS_PER_THREAD;
+    t.tile_row = tile / params.tiles_x;
+    t.col = (tile % params.tiles_x) * params.tile_cols + local % params.tile_cols;
+    t.thread_row = local / params.tile_cols;
+    t.first_row = t.tile_row * t.tile_rows + t.thread_row * ELEMS_PER_THREAD;
+    return t;
+}
+
+// Dispatches are folded into a 2-D grid; this is the workgroup's place in the flat order.
+fn flat_workgroup(id: vec3<u32>) -> u32 {
+    return id.y * params.dispatch_x + id.x;
+}
+
+fn item_index(row: u32, col: u32) -> u32 {
+    return params.offset + row * params.cols + col;
+}

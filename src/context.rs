@@ -1,0 +1,427 @@
+//! The reusable [`Context`]: one device, its compiled pipelines, and the cumsum entry points.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crate::array::{Array, ArrayView, ArrayViewMut, Data};
+use crate::convert::{cast_data, cast_into, into_dtype};
+use crate::cpu;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::gpu::{load_stored, stored_bytes, Gpu, GpuElem, LimitOverrides};
+use crate::options::{Cumsum, Device};
+use crate::plan::{Geometry, TileConfig};
+use crate::resident::GpuArray;
+
+/// Elements from which [`Device::Auto`] uses a hardware GPU. Measured on lavapipe, a software
+/// adapter never beats the CPU path, so `Auto` keeps software adapters for explicit use only.
+pub const DEFAULT_AUTO_THRESHOLD: usize = 1 << 20;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// How a [`Context`] is built.
+#[derive(Copy, Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct ContextOptions {
+    /// Workgroup shape of the scan kernels.
+    pub tile: TileConfig,
+    /// Elements from which [`Device::Auto`] picks the GPU (default: [`DEFAULT_AUTO_THRESHOLD`]
+    /// on hardware adapters, never on software ones).
+    pub auto_threshold: Option<usize>,
+    /// Caps the storage binding size below the adapter's, to exercise chunking on small data.
+    pub max_binding_bytes: Option<u64>,
+    /// Host bytes staged per upload-scan-download batch (default 1 GiB).
+    pub batch_bytes: Option<u64>,
+}
+
+impl ContextOptions {
+    /// A kernel shape other than the default.
+    pub fn tile(mut self, tile: TileConfig) -> Self {
+        self.tile = tile;
+        self
+    }
+
+    /// Sets the [`Device::Auto`] threshold.
+    pub fn auto_threshold(mut self, elements: usize) -> Self {
+        self.auto_threshold = Some(elements);
+        self
+    }
+
+    /// Caps the storage binding size (bytes).
+    pub fn max_binding_bytes(mut self, bytes: u64) -> Self {
+        self.max_binding_bytes = Some(bytes);
+        self
+    }
+
+    /// Sets the staging batch size (bytes).
+    pub fn batch_bytes(mut self, bytes: u64) -> Self {
+        self.batch_bytes = Some(bytes);
+        self
+    }
+}
+
+/// Created once and reused, like wgpu's `repeated_compute` example: it owns (or borrows) the
+/// device and queue and caches compiled pipelines per kernel and dtype.
+///
+/// ```
+/// use gpuscan::{Array, Context, Cumsum};
+/// let ctx = Context::new().unwrap(); // CPU-only when the machine has no adapter
+/// let a = Array::from_vec(vec![5i32, 6, 7, 8, 9, 10, 11, 12, 19, 25]);
+/// let r = ctx.cumsum(&a, &Cumsum::new()).unwrap();
+/// assert_eq!(r.to_string(), "[  5  11  18  26  35  45  56  68  87 112]");
+///
+/// let m = Array::from_shape_vec(&[4, 3], vec![1i64, 4, 0, 7, 0, 9, 5, 0, 3, 12, 0, 5]).unwrap();
+/// let r = ctx.cumsum(&m, &Cumsum::new().axis(1)).unwrap();
+/// assert_eq!(r.to_string(), "[[ 1  5  5]\n [ 7  7 16]\n [ 5  5  8]\n [12 12 17]]");
+/// ```
+pub struct Context {
+    gpu: Option<Arc<Gpu>>,
+    no_gpu: Option<String>,
+    auto_threshold: AtomicUsize,
+    pub(crate) id: u64,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("adapter", &self.adapter_info().map(|i| &i.name))
+            .field("no_gpu", &self.no_gpu)
+            .field("auto_threshold", &self.auto_threshold())
+            .finish()
+    }
+}
+
+impl Context {
+    /// A context on the adapter wgpu's environment variables select (`WGPU_BACKEND`,
+    /// `WGPU_ADAPTER_NAME`, `WGPU_POWER_PREF`); CPU-only, saying why, when there is none.
+    pub fn new() -> Result<Context> {
+        Self::with_options(ContextOptions::default())
+    }
+
+    /// [`Context::new`] with options.
+    pub fn with_options(options: ContextOptions) -> Result<Context> {
+        pollster::block_on(Self::with_options_async(options))
+    }
+
+    /// [`Context::new`] without blocking.
+    pub async fn new_async() -> Result<Context> {
+        Self::with_options_async(ContextOptions::default()).await
+    }
+
+    /// [`Context::with_options`] without blocking.
+    pub async fn with_options_async(options: ContextOptions) -> Result<Context> {
+        options.tile.validate(1024)?;
+        match Gpu::request(options.tile, overrides(&options)).await {
+            Ok(gpu) => Ok(Self::from_gpu(gpu, &options)),
+            Err(reason) => Ok(Context {
+                gpu: None,
+                no_gpu: Some(reason),
+                auto_threshold: AtomicUsize::new(usize::MAX),
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            }),
+        }
+    }
+
+    /// A context on the caller's device and queue. Features the device lacks (`SHADER_INT64`,
+    /// `SHADER_F64`, `SHADER_F16`) only take the dtypes that need them off the GPU path.
+    pub fn from_device(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        options: ContextOptions,
+    ) -> Result<Context> {
+        let gpu = Gpu::new(device, queue, options.tile, overrides(&options))?;
+        Ok(Self::from_gpu(gpu, &options))
+    }
+
+    /// A context that never uses a GPU.
+    pub fn cpu_only() -> Context {
+        Context {
+            gpu: None,
+            no_gpu: Some("created CPU-only".into()),
+            auto_threshold: AtomicUsize::new(usize::MAX),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    fn from_gpu(gpu: Gpu, options: &ContextOptions) -> Context {
+        let software = gpu.info.device_type == wgpu::DeviceType::Cpu;
+        let threshold = options.auto_threshold.unwrap_or(if software {
+            usize::MAX
+        } else {
+            DEFAULT_AUTO_THRESHOLD
+        });
+        Context {
+            gpu: Some(Arc::new(gpu)),
+            no_gpu: None,
+            auto_threshold: AtomicUsize::new(threshold),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// True when a GPU adapter is in use.
+    pub fn has_gpu(&self) -> bool {
+        self.gpu.is_some()
+    }
+
+    /// Why there is no GPU, for a CPU-only context.
+    pub fn gpu_unavailable_reason(&self) -> Option<&str> {
+        self.no_gpu.as_deref()
+    }
+
+    /// The adapter's name, backend, driver and type.
+    pub fn adapter_info(&self) -> Option<&wgpu::AdapterInfo> {
+        self.gpu.as_ref().map(|g| &g.info)
+    }
+
+    /// The device, to create buffers and encoders that share it.
+    pub fn device(&self) -> Option<&wgpu::Device> {
+        self.gpu.as_ref().map(|g| &g.device)
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> Option<&wgpu::Queue> {
+        self.gpu.as_ref().map(|g| &g.queue)
+    }
+
+    /// The accumulation dtypes this adapter scans on the GPU.
+    pub fn gpu_dtypes(&self) -> Vec<DType> {
+        match &self.gpu {
+            Some(g) => DType::ALL.into_iter().filter(|&d| g.supports(d).is_ok()).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Elements from which [`Device::Auto`] picks the GPU.
+    pub fn auto_threshold(&self) -> usize {
+        self.auto_threshold.load(Ordering::Relaxed)
+    }
+
+    /// Sets the [`Device::Auto`] threshold.
+    pub fn set_auto_threshold(&self, elements: usize) {
+        self.auto_threshold.store(elements, Ordering::Relaxed);
+    }
+
+    fn gpu(&self) -> Result<&Gpu> {
+        self.gpu.as_deref().ok_or_else(|| {
+            Error::NoAdapter(self.no_gpu.clone().unwrap_or_default())
+        })
+    }
+
+    /// Whether a scan of `elements` values accumulated in `acc` runs on the GPU.
+    fn use_gpu(&self, acc: DType, elements: u64, device: Device) -> Result<bool> {
+        match device {
+            Device::Cpu => Ok(false),
+            Device::Gpu => {
+                self.gpu()?.supports(acc)?;
+                Ok(true)
+            }
+            Device::Auto => Ok(match &self.gpu {
+                Some(g) => elements >= self.auto_threshold() as u64 && g.supports(acc).is_ok(),
+                None => false,
+            }),
+        }
+    }
+
+    /// Casts `a` to `acc` and scans it where `device` says.
+    fn accumulate(&self, a: &ArrayView<'_>, acc: DType, g: &Geometry, device: Device) -> Result<Data> {
+        let gpu = self.use_gpu(acc, g.len(), device)?;
+        let mut data = cast_data(a.data(), acc);
+        if gpu {
+            self.gpu()?.scan_host(&mut data, g)?;
+        } else {
+            cpu::scan_data(&mut data, g);
+        }
+        Ok(data)
+    }
+
+    /// `np.cumsum(a, axis, dtype)`.
+    ///
+    /// The result has the input's shape for an integer axis and is 1-D for `axis=None`; its
+    /// dtype is `dtype`, or numpy's default (bool and signed ints accumulate in int64, unsigned
+    /// ints in uint64, floats keep their dtype).
+    pub fn cumsum<'a>(&self, a: impl Into<ArrayView<'a>>, options: &Cumsum) -> Result<Array> {
+        let a = a.into();
+        let (geometry, shape) = Geometry::resolve(a.shape(), options.axis)?;
+        let acc = options.dtype.unwrap_or_else(|| a.dtype().cumsum_default());
+        let data = self.accumulate(&a, acc, &geometry, options.device)?;
+        Array::from_data(&shape, data)
+    }
+
+    /// `np.cumsum(a, axis, dtype, out=out)`.
+    ///
+    /// `out` must have the result's shape; any dtype is accepted (numpy's unsafe casting).
+    /// Without `dtype` the sum accumulates in `np.result_type(out, a)`. On any error `out` is
+    /// left untouched.
+    pub fn cumsum_into<'a, 'b>(
+        &self,
+        a: impl Into<ArrayView<'a>>,
+        out: impl Into<ArrayViewMut<'b>>,
+        options: &Cumsum,
+    ) -> Result<()> {
+        let a = a.into();
+        let mut out = out.into();
+        let (geometry, shape) = Geometry::resolve(a.shape(), options.axis)?;
+        if out.shape() != shape.as_slice() {
+            return Err(Error::OutShape {
+                out: out.shape().to_vec(),
+                expected: shape,
+            });
+        }
+        let acc = options
+            .dtype
+            .unwrap_or_else(|| DType::result_type(out.dtype(), a.dtype()));
+        let data = self.accumulate(&a, acc, &geometry, options.device)?;
+        cast_into(&data, out.data_mut());
+        Ok(())
+    }
+
+    /// Uploads `a`, stored in the dtype its scans accumulate in by default
+    /// ([`DType::cumsum_default`]: an int32 array is stored as int64).
+    pub fn upload<'a>(&self, a: impl Into<ArrayView<'a>>) -> Result<GpuArray> {
+        let a = a.into();
+        let acc = a.dtype().cumsum_default();
+        self.upload_as(a, acc)
+    }
+
+    /// Uploads `a` cast to `dtype` (the dtype its scans then accumulate in).
+    pub fn upload_as<'a>(&self, a: impl Into<ArrayView<'a>>, dtype: DType) -> Result<GpuArray> {
+        let a = a.into();
+        let gpu = self.gpu()?;
+        let elem = gpu.supports(dtype)?;
+        let bytes_needed = a.len() as u64 * elem.size();
+        gpu.check_buffer_size(bytes_needed, "the array")?;
+        let data = into_dtype(cast_data(a.data(), dtype), dtype);
+        let buffer = gpu.scoped(|| {
+            let buffer = gpu.buffer("gpuscan array", bytes_needed, resident_usage());
+            gpu.queue.write_buffer(&buffer, 0, &stored_bytes(&data, 0, data.len()));
+            Ok(buffer)
+        })?;
+        Ok(GpuArray {
+            buffer,
+            shape: a.shape().to_vec(),
+            dtype,
+            context: self.id,
+        })
+    }
+
+    /// A zero-filled GPU array, e.g. the destination of [`Context::record_cumsum`].
+    pub fn gpu_zeros(&self, dtype: DType, shape: &[usize]) -> Result<GpuArray> {
+        let gpu = self.gpu()?;
+        let elem = gpu.supports(dtype)?;
+        let bytes = shape.iter().map(|&d| d as u64).product::<u64>() * elem.size();
+        gpu.check_buffer_size(bytes, "the array")?;
+        let buffer = gpu.scoped(|| Ok(gpu.buffer("gpuscan array", bytes, resident_usage())))?;
+        Ok(GpuArray {
+            buffer,
+            shape: shape.to_vec(),
+            dtype,
+            context: self.id,
+        })
+    }
+
+    /// Reads a GPU array back.
+    pub fn download(&self, a: &GpuArray) -> Result<Array> {
+        let gpu = self.gpu()?;
+        self.check_owner(a)?;
+        let mut out = Array::zeros(a.dtype, &a.shape)?;
+        let n = out.len();
+        if n == 0 {
+            return Ok(out);
+        }
+        let size = (n as u64 * GpuElem::of(a.dtype).size()).next_multiple_of(4);
+        let (mut data, shape) = out.into_parts();
+        gpu.scoped(|| {
+            let staging = gpu.buffer(
+                "gpuscan download",
+                size,
+                wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            );
+            let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("gpuscan download"),
+            });
+            encoder.copy_buffer_to_buffer(&a.buffer, 0, &staging, 0, size);
+            gpu.queue.submit([encoder.finish()]);
+            gpu.read_mapped(&staging, size, |b| load_stored(&mut data, 0, n, b))
+        })?;
+        out = Array::from_data(&shape, data)?;
+        Ok(out)
+    }
+
+    /// The cumsum of a GPU array along `axis` (`None` flattens), kept on the GPU, in the
+    /// array's dtype.
+    pub fn cumsum_gpu(&self, a: &GpuArray, axis: Option<isize>) -> Result<GpuArray> {
+        let (_, shape) = Geometry::resolve(&a.shape, axis)?;
+        let out = self.gpu_zeros(a.dtype, &shape)?;
+        let gpu = self.gpu()?;
+        gpu.scoped(|| {
+            let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("gpuscan resident cumsum"),
+            });
+            self.record_cumsum(&mut encoder, a, &out, axis)?;
+            gpu.queue.submit([encoder.finish()]);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Records the cumsum of `src` into `dst` on the caller's encoder (nothing is submitted).
+    /// `dst` must have the result's shape and `src`'s dtype; it may be `src` itself.
+    pub fn record_cumsum(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        src: &GpuArray,
+        dst: &GpuArray,
+        axis: Option<isize>,
+    ) -> Result<()> {
+        let gpu = self.gpu()?;
+        self.check_owner(src)?;
+        self.check_owner(dst)?;
+        let (geometry, shape) = Geometry::resolve(&src.shape, axis)?;
+        if dst.shape != shape {
+            return Err(Error::OutShape {
+                out: dst.shape.clone(),
+                expected: shape,
+            });
+        }
+        if dst.dtype != src.dtype {
+            return Err(Error::DTypeMismatch {
+                requested: src.dtype,
+                actual: dst.dtype,
+            });
+        }
+        let elem = gpu.supports(src.dtype)?;
+        if geometry.is_empty() {
+            return Ok(());
+        }
+        let plan = gpu.plan_resident(&geometry, elem)?;
+        let bytes = (geometry.len() * elem.size()).next_multiple_of(4);
+        gpu.scoped(|| {
+            if src.buffer != dst.buffer {
+                encoder.copy_buffer_to_buffer(&src.buffer, 0, &dst.buffer, 0, bytes);
+            }
+            let workspace = gpu.workspace(std::slice::from_ref(&plan));
+            gpu.record_plan(encoder, &plan, elem, &workspace.buffers(&dst.buffer));
+            Ok(())
+        })
+    }
+
+    fn check_owner(&self, a: &GpuArray) -> Result<()> {
+        if a.context != self.id {
+            return Err(Error::InvalidArgument(
+                "the GPU array belongs to another context".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn overrides(options: &ContextOptions) -> LimitOverrides {
+    LimitOverrides {
+        max_binding_bytes: options.max_binding_bytes,
+        batch_bytes: options.batch_bytes,
+    }
+}
+
+fn resident_usage() -> wgpu::BufferUsages {
+    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST
+}

@@ -1,0 +1,417 @@
+//! numpy's dtypes, the Rust element types behind them, and numpy's promotion rules.
+
+use std::fmt;
+use std::str::FromStr;
+
+use half::f16;
+
+use crate::error::Error;
+
+/// The element types gpuscan handles, named as numpy names them.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum DType {
+    Bool,
+    Int8,
+    Int16,
+    Int32,
+    Int64,
+    UInt8,
+    UInt16,
+    UInt32,
+    UInt64,
+    Float16,
+    Float32,
+    Float64,
+}
+
+/// How a dtype's values behave, for promotion.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Kind {
+    Bool,
+    Signed,
+    Unsigned,
+    Float,
+}
+
+impl DType {
+    /// Every dtype, in numpy's order.
+    pub const ALL: [DType; 12] = [
+        DType::Bool,
+        DType::Int8,
+        DType::Int16,
+        DType::Int32,
+        DType::Int64,
+        DType::UInt8,
+        DType::UInt16,
+        DType::UInt32,
+        DType::UInt64,
+        DType::Float16,
+        DType::Float32,
+        DType::Float64,
+    ];
+
+    /// numpy's name (`np.dtype(x).name`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::Bool => "bool",
+            DType::Int8 => "int8",
+            DType::Int16 => "int16",
+            DType::Int32 => "int32",
+            DType::Int64 => "int64",
+            DType::UInt8 => "uint8",
+            DType::UInt16 => "uint16",
+            DType::UInt32 => "uint32",
+            DType::UInt64 => "uint64",
+            DType::Float16 => "float16",
+            DType::Float32 => "float32",
+            DType::Float64 => "float64",
+        }
+    }
+
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            DType::Bool | DType::Int8 | DType::UInt8 => 1,
+            DType::Int16 | DType::UInt16 | DType::Float16 => 2,
+            DType::Int32 | DType::UInt32 | DType::Float32 => 4,
+            DType::Int64 | DType::UInt64 | DType::Float64 => 8,
+        }
+    }
+
+    fn kind(self) -> Kind {
+        match self {
+            DType::Bool => Kind::Bool,
+            DType::Int8 | DType::Int16 | DType::Int32 | DType::Int64 => Kind::Signed,
+            DType::UInt8 | DType::UInt16 | DType::UInt32 | DType::UInt64 => Kind::Unsigned,
+            DType::Float16 | DType::Float32 | DType::Float64 => Kind::Float,
+        }
+    }
+
+    /// True for float16, float32 and float64.
+    pub fn is_float(self) -> bool {
+        self.kind() == Kind::Float
+    }
+
+    /// The dtype `np.cumsum` accumulates in when neither `dtype` nor `out` is given:
+    /// bool and signed ints go to int64, unsigned ints to uint64, floats keep theirs.
+    pub fn cumsum_default(self) -> DType {
+        match self.kind() {
+            Kind::Bool | Kind::Signed => DType::Int64,
+            Kind::Unsigned => DType::UInt64,
+            Kind::Float => self,
+        }
+    }
+
+    /// `np.result_type(a, b)`: the smallest dtype both cast to safely.
+    pub fn result_type(a: DType, b: DType) -> DType {
+        use DType::*;
+        if a == b {
+            return a;
+        }
+        let (ka, kb) = (a.kind(), b.kind());
+        match (ka, kb) {
+            (Kind::Bool, _) => b,
+            (_, Kind::Bool) => a,
+            (Kind::Float, Kind::Float) => {
+                if a.size() >= b.size() {
+                    a
+                } else {
+                    b
+                }
+            }
+            (Kind::Float, _) | (_, Kind::Float) => {
+                let (f, i) = if ka == Kind::Float { (a, b) } else { (b, a) };
+                // The smallest float that holds every value of the int exactly.
+                let needed = match i.size() {
+                    1 => Float16,
+                    2 => Float32,
+                    _ => Float64,
+                };
+                if f.size() >= needed.size() {
+                    f
+                } else {
+                    needed
+                }
+            }
+            (ka, kb) if ka == kb => {
+                if a.size() >= b.size() {
+                    a
+                } else {
+                    b
+                }
+            }
+            _ => {
+                let (s, u) = if ka == Kind::Signed { (a, b) } else { (b, a) };
+                if s.size() > u.size() {
+                    s
+                } else {
+                    match u.size() {
+                        1 => Int16,
+                        2 => Int32,
+                        4 => Int64,
+                        _ => Float64,
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for DType {
+    type Err = Error;
+
+    /// numpy's names and the common aliases: `float32`, `f4`, `<f4`, `single`, `int`, `?`, ...
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        use DType::*;
+        let t = s.trim();
+        let code = t.trim_start_matches(['<', '>', '=', '|']);
+        let d = match code {
+            "bool" | "bool_" | "?" | "b1" => Bool,
+            "int8" | "i1" | "byte" => Int8,
+            "int16" | "i2" | "short" => Int16,
+            "int32" | "i4" | "intc" => Int32,
+            "int64" | "i8" | "int" | "int_" | "long" | "longlong" | "intp" => Int64,
+            "uint8" | "u1" | "ubyte" => UInt8,
+            "uint16" | "u2" | "ushort" => UInt16,
+            "uint32" | "u4" | "uintc" => UInt32,
+            "uint64" | "u8" | "uint" | "ulong" | "ulonglong" | "uintp" => UInt64,
+            "float16" | "f2" | "half" => Float16,
+            "float32" | "f4" | "single" => Float32,
+            "float64" | "f8" | "double" | "float" => Float64,
+            _ => return Err(Error::UnknownDType(s.to_string())),
+        };
+        Ok(d)
+    }
+}
+
+/// One value in a form every element converts through without loss.
+#[derive(Copy, Clone, Debug)]
+#[doc(hidden)]
+pub enum Scalar {
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A Rust type that stands for one [`DType`]: `bool`, `i8` ... `u64`, [`half::f16`], `f32`, `f64`.
+///
+/// Sealed: the set is fixed by numpy's dtypes.
+pub trait Element:
+    sealed::Sealed + crate::array::Wrap + Copy + Send + Sync + PartialEq + fmt::Debug + Default + 'static
+{
+    /// The dtype this type stands for.
+    const DTYPE: DType;
+    #[doc(hidden)]
+    fn to_scalar(self) -> Scalar;
+    #[doc(hidden)]
+    fn from_scalar(s: Scalar) -> Self;
+    /// numpy's addition for this dtype: wrapping for ints, IEEE for floats (float16 rounds
+    /// every partial sum to float16), logical OR for bool.
+    #[doc(hidden)]
+    fn accumulate(self, x: Self) -> Self;
+}
+
+macro_rules! int_element {
+    ($t:ty, $d:ident, $variant:ident, $wide:ty) => {
+        impl sealed::Sealed for $t {}
+        impl Element for $t {
+            const DTYPE: DType = DType::$d;
+            #[inline(always)]
+            fn to_scalar(self) -> Scalar {
+                Scalar::$variant(self as $wide)
+            }
+            #[inline(always)]
+            fn from_scalar(s: Scalar) -> Self {
+                match s {
+                    Scalar::Bool(b) => b as $t,
+                    // Int to int wraps (two's complement), as numpy's unsafe casts do.
+                    Scalar::Int(i) => i as $t,
+                    Scalar::UInt(u) => u as $t,
+                    // Float to int truncates toward zero; NaN gives 0 and values outside the
+                    // target's range saturate (numpy leaves both platform-defined).
+                    Scalar::Float(f) => f as $t,
+                }
+            }
+            #[inline(always)]
+            fn accumulate(self, x: Self) -> Self {
+                self.wrapping_add(x)
+            }
+        }
+    };
+}
+
+int_element!(i8, Int8, Int, i64);
+int_element!(i16, Int16, Int, i64);
+int_element!(i32, Int32, Int, i64);
+int_element!(i64, Int64, Int, i64);
+int_element!(u8, UInt8, UInt, u64);
+int_element!(u16, UInt16, UInt, u64);
+int_element!(u32, UInt32, UInt, u64);
+int_element!(u64, UInt64, UInt, u64);
+
+impl sealed::Sealed for bool {}
+impl Element for bool {
+    const DTYPE: DType = DType::Bool;
+    #[inline(always)]
+    fn to_scalar(self) -> Scalar {
+        Scalar::Bool(self)
+    }
+    #[inline(always)]
+    fn from_scalar(s: Scalar) -> Self {
+        match s {
+            Scalar::Bool(b) => b,
+            Scalar::Int(i) => i != 0,
+            Scalar::UInt(u) => u != 0,
+            // NaN is truthy and -0.0 is not, as in numpy.
+            Scalar::Float(f) => f != 0.0,
+        }
+    }
+    #[inline(always)]
+    fn accumulate(self, x: Self) -> Self {
+        self | x
+    }
+}
+
+macro_rules! float_element {
+    ($t:ty, $d:ident, $to:expr, $from_f64:expr, $from_i64:expr, $from_u64:expr) => {
+        impl sealed::Sealed for $t {}
+        impl Element for $t {
+            const DTYPE: DType = DType::$d;
+            #[inline(always)]
+            fn to_scalar(self) -> Scalar {
+                Scalar::Float($to(self))
+            }
+            #[inline(always)]
+            fn from_scalar(s: Scalar) -> Self {
+                match s {
+                    Scalar::Bool(b) => $from_f64(b as u8 as f64),
+                    Scalar::Int(i) => $from_i64(i),
+                    Scalar::UInt(u) => $from_u64(u),
+                    Scalar::Float(f) => $from_f64(f),
+                }
+            }
+            #[inline(always)]
+            fn accumulate(self, x: Self) -> Self {
+                self + x
+            }
+        }
+    };
+}
+
+float_element!(
+    f32,
+    Float32,
+    |x: f32| x as f64,
+    |f: f64| f as f32,
+    |i: i64| i as f32,
+    |u: u64| u as f32
+);
+float_element!(
+    f64,
+    Float64,
+    |x: f64| x,
+    |f: f64| f,
+    |i: i64| i as f64,
+    |u: u64| u as f64
+);
+// float16 from an integer rounds once, through float64 only where float64 holds it exactly.
+float_element!(
+    f16,
+    Float16,
+    |x: f16| x.to_f64(),
+    f16::from_f64,
+    |i: i64| f16::from_f32(i as f32),
+    |u: u64| f16::from_f32(u as f32)
+);
+
+/// Casts one element with numpy's unsafe-casting rules (see [`Element::from_scalar`]).
+#[inline(always)]
+pub(crate) fn cast<S: Element, D: Element>(x: S) -> D {
+    D::from_scalar(x.to_scalar())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use DType::*;
+
+    #[test]
+    fn cumsum_default_matches_numpy_table() {
+        let table = [
+            (Bool, Int64),
+            (Int8, Int64),
+            (Int16, Int64),
+            (Int32, Int64),
+            (Int64, Int64),
+            (UInt8, UInt64),
+            (UInt16, UInt64),
+            (UInt32, UInt64),
+            (UInt64, UInt64),
+            (Float16, Float16),
+            (Float32, Float32),
+            (Float64, Float64),
+        ];
+        for (input, result) in table {
+            assert_eq!(input.cumsum_default(), result, "{input}");
+        }
+    }
+
+    #[test]
+    fn result_type_matches_numpy() {
+        let cases = [
+            (Float32, Float64, Float64),
+            (Float32, Int32, Float64),
+            (Int8, Float16, Float16),
+            (Int16, Float16, Float32),
+            (UInt8, Float32, Float32),
+            (Int64, Float16, Float64),
+            (UInt64, Int64, Float64),
+            (UInt32, Int32, Int64),
+            (UInt8, Int8, Int16),
+            (UInt8, Int16, Int16),
+            (Int32, Int32, Int32),
+            (Bool, Float16, Float16),
+            (Bool, UInt8, UInt8),
+            (Int8, Int64, Int64),
+            (UInt16, UInt64, UInt64),
+        ];
+        for (a, b, r) in cases {
+            assert_eq!(DType::result_type(a, b), r, "{a} + {b}");
+            assert_eq!(DType::result_type(b, a), r, "{b} + {a}");
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for d in DType::ALL {
+            assert_eq!(d.name().parse::<DType>().unwrap(), d);
+        }
+        assert_eq!("<f4".parse::<DType>().unwrap(), Float32);
+        assert!(matches!("bogus".parse::<DType>(), Err(Error::UnknownDType(_))));
+    }
+
+    #[test]
+    fn casts_follow_numpy() {
+        assert_eq!(cast::<f64, i32>(-2.9), -2);
+        assert_eq!(cast::<f64, i32>(1.7), 1);
+        assert_eq!(cast::<i64, i8>(300), 44);
+        assert_eq!(cast::<i8, u8>(-1), 255);
+        assert!(cast::<f64, bool>(f64::NAN));
+        assert!(!cast::<f64, bool>(-0.0));
+        assert_eq!(cast::<i64, f32>(1 << 40), 1.099_511_6e12);
+        assert_eq!(cast::<f64, i32>(f64::NAN), 0);
+        assert_eq!(cast::<bool, f16>(true), f16::ONE);
+    }
+}

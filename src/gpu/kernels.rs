@@ -1,0 +1,302 @@
+//! WGSL assembly: a prelude generated from the host's constants, the shared bindings, and one
+//! file per pass; compiled pipelines are cached per pass and element type.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::dtype::DType;
+use crate::plan::TileConfig;
+
+/// How accumulator values are stored and combined on the GPU. Narrow ints widen to 32 bits
+/// (sums wrap the same modulo 2^8 or 2^16) and bool is a `u32` 0 or 1 combined with `|`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum GpuElem {
+    Bool,
+    I32,
+    U32,
+    F32,
+    I64,
+    U64,
+    F64,
+    F16,
+}
+
+impl GpuElem {
+    /// The storage of an accumulation dtype.
+    pub fn of(dtype: DType) -> GpuElem {
+        match dtype {
+            DType::Bool => GpuElem::Bool,
+            DType::Int8 | DType::Int16 | DType::Int32 => GpuElem::I32,
+            DType::UInt8 | DType::UInt16 | DType::UInt32 => GpuElem::U32,
+            DType::Int64 => GpuElem::I64,
+            DType::UInt64 => GpuElem::U64,
+            DType::Float16 => GpuElem::F16,
+            DType::Float32 => GpuElem::F32,
+            DType::Float64 => GpuElem::F64,
+        }
+    }
+
+    /// Bytes per stored element.
+    pub fn size(self) -> u64 {
+        match self {
+            GpuElem::F16 => 2,
+            GpuElem::Bool | GpuElem::I32 | GpuElem::U32 | GpuElem::F32 => 4,
+            GpuElem::I64 | GpuElem::U64 | GpuElem::F64 => 8,
+        }
+    }
+
+    /// The wgpu feature this storage needs, with its name for error messages.
+    pub fn required_feature(self) -> Option<(wgpu::Features, &'static str)> {
+        match self {
+            GpuElem::I64 | GpuElem::U64 => Some((wgpu::Features::SHADER_INT64, "SHADER_INT64")),
+            GpuElem::F64 => Some((wgpu::Features::SHADER_F64, "SHADER_F64")),
+            GpuElem::F16 => Some((wgpu::Features::SHADER_F16, "SHADER_F16")),
+            _ => None,
+        }
+    }
+
+    fn wgsl_type(self) -> &'static str {
+        match self {
+            GpuElem::Bool | GpuElem::U32 => "u32",
+            GpuElem::I32 => "i32",
+            GpuElem::F32 => "f32",
+            GpuElem::I64 => "i64",
+            GpuElem::U64 => "u64",
+            GpuElem::F64 => "f64",
+            GpuElem::F16 => "f16",
+        }
+    }
+
+    /// The identity of `combine`. For floats it is -0.0, the true identity of IEEE addition,
+    /// so that `x + IDENTITY` is `x` bit for bit, signed zeros included.
+    fn identity(self) -> &'static str {
+        match self {
+            GpuElem::Bool | GpuElem::U32 => "0u",
+            GpuElem::I32 => "0i",
+            GpuElem::F32 => "-0.0f",
+            GpuElem::I64 => "0li",
+            GpuElem::U64 => "0lu",
+            GpuElem::F64 => "-0.0lf",
+            GpuElem::F16 => "-0.0h",
+        }
+    }
+
+    fn combine_op(self) -> &'static str {
+        match self {
+            GpuElem::Bool => "|",
+            _ => "+",
+        }
+    }
+}
+
+/// Declares the uniform block every pass reads, once, for both the host (`#[repr(C)]`) and
+/// WGSL (`struct Params`): all fields are `u32`, so the layouts agree field for field.
+macro_rules! params {
+    ($($(#[doc = $doc:expr])* $field:ident),* $(,)?) => {
+        /// Per-dispatch parameters (see `shaders/common.wgsl`).
+        #[repr(C)]
+        #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+        pub struct Params {
+            $($(#[doc = $doc])* pub $field: u32,)*
+        }
+
+        const PARAMS_WGSL: &str = concat!("struct Params {\n", $("    ", stringify!($field), ": u32,\n",)* "}\n");
+    };
+}
+
+params! {
+    /// Items down each column at this level.
+    rows,
+    /// Columns.
+    cols,
+    /// Element index of item (0, 0) in `items`.
+    offset,
+    /// Element index of the first value in `aux`.
+    aux_offset,
+    /// Columns per tile.
+    tile_cols,
+    /// Column tiles.
+    tiles_x,
+    /// Workgroups that do work.
+    workgroups,
+    /// Width of the dispatch grid.
+    dispatch_x,
+    /// Base-level rows one item stands for.
+    span,
+    /// Rows of the chunk at the base level.
+    base_rows,
+    /// First base-level row that starts a lane.
+    first_head,
+    /// Rows per lane.
+    lane_len,
+}
+
+/// The compute passes, one WGSL file each.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Pass {
+    ScanTiles,
+    AddOffsets,
+    AddCarry,
+}
+
+impl Pass {
+    fn source(self) -> &'static str {
+        match self {
+            Pass::ScanTiles => include_str!("../../shaders/scan_tiles.wgsl"),
+            Pass::AddOffsets => include_str!("../../shaders/add_offsets.wgsl"),
+            Pass::AddCarry => include_str!("../../shaders/add_carry.wgsl"),
+        }
+    }
+
+    fn entry_point(self) -> &'static str {
+        match self {
+            Pass::ScanTiles => "scan_tiles",
+            Pass::AddOffsets => "add_offsets",
+            Pass::AddCarry => "add_carry",
+        }
+    }
+}
+
+const COMMON_WGSL: &str = include_str!("../../shaders/common.wgsl");
+
+/// The generated prelude: element type, identity, combine, tile constants and `Params`.
+pub fn prelude(elem: GpuElem, tile: &TileConfig) -> String {
+    let enable = if elem == GpuElem::F16 {
+        "enable f16;\n\n"
+    } else {
+        ""
+    };
+    format!(
+        "{enable}// Generated by gpuscan; do not edit.\n\
+         alias Elem = {ty};\n\
+         const IDENTITY: Elem = {identity};\n\
+         const WORKGROUP_SIZE: u32 = {wg}u;\n\
+         const ELEMS_PER_THREAD: u32 = {ept}u;\n\
+         fn combine(a: Elem, b: Elem) -> Elem {{ return a {op} b; }}\n\n{params}\n",
+        ty = elem.wgsl_type(),
+        identity = elem.identity(),
+        wg = tile.workgroup_size,
+        ept = tile.elements_per_thread,
+        op = elem.combine_op(),
+        params = PARAMS_WGSL,
+    )
+}
+
+/// The whole WGSL module of one pass for one element type.
+pub fn module_source(pass: Pass, elem: GpuElem, tile: &TileConfig) -> String {
+    format!("{}\n{}\n{}", prelude(elem, tile), COMMON_WGSL, pass.source())
+}
+
+/// The bind group layout shared by every pass, and compiled pipelines.
+pub struct Kernels {
+    pub layout: wgpu::BindGroupLayout,
+    pipeline_layout: wgpu::PipelineLayout,
+    tile: TileConfig,
+    cache: Mutex<HashMap<(Pass, GpuElem), wgpu::ComputePipeline>>,
+}
+
+impl Kernels {
+    pub fn new(device: &wgpu::Device, tile: TileConfig) -> Kernels {
+        let storage = |binding| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only: false },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("gpuscan scan bindings"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
+                    },
+                    count: None,
+                },
+                storage(1),
+                storage(2),
+            ],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("gpuscan scan pipeline layout"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        Kernels {
+            layout,
+            pipeline_layout,
+            tile,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The pipeline of `pass` for `elem`, compiled on first use. Compilation errors surface
+    /// through the caller's error scope.
+    pub fn pipeline(&self, device: &wgpu::Device, pass: Pass, elem: GpuElem) -> wgpu::ComputePipeline {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .entry((pass, elem))
+            .or_insert_with(|| {
+                let label = format!("gpuscan {} {:?}", pass.entry_point(), elem);
+                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(&label),
+                    source: wgpu::ShaderSource::Wgsl(module_source(pass, elem, &self.tile).into()),
+                });
+                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(&label),
+                    layout: Some(&self.pipeline_layout),
+                    module: &module,
+                    entry_point: Some(pass.entry_point()),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
+            })
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every generated module must parse and validate; this runs naga alone, no adapter.
+    #[test]
+    fn every_module_validates() {
+        let tile = TileConfig::default();
+        for elem in [
+            GpuElem::Bool,
+            GpuElem::I32,
+            GpuElem::U32,
+            GpuElem::F32,
+            GpuElem::I64,
+            GpuElem::U64,
+            GpuElem::F64,
+            GpuElem::F16,
+        ] {
+            for pass in [Pass::ScanTiles, Pass::AddOffsets, Pass::AddCarry] {
+                let src = module_source(pass, elem, &tile);
+                let module = naga::front::wgsl::parse_str(&src)
+                    .unwrap_or_else(|e| panic!("{pass:?} {elem:?}: {}", e.emit_to_string(&src)));
+                let mut v = naga::valid::Validator::new(
+                    naga::valid::ValidationFlags::all(),
+                    naga::valid::Capabilities::all(),
+                );
+                v.validate(&module)
+                    .unwrap_or_else(|e| panic!("{pass:?} {elem:?}: {}", e.emit_to_string(&src)));
+            }
+        }
+    }
+
+    #[test]
+    fn params_struct_matches_the_host_layout() {
+        assert_eq!(std::mem::size_of::<Params>(), 4 * PARAMS_WGSL.matches(": u32").count());
+        assert!(prelude(GpuElem::F16, &TileConfig::default()).starts_with("enable f16;"));
+    }
+}

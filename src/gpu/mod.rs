@@ -1,0 +1,215 @@
+//! The GPU path: device ownership, error capture, and recording planned scans.
+
+mod kernels;
+mod record;
+mod transfer;
+
+use std::sync::Arc;
+
+pub(crate) use kernels::GpuElem;
+pub use kernels::{module_source, prelude, Params, Pass};
+use kernels::Kernels;
+pub(crate) use transfer::{load_stored, stored_bytes};
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::plan::{DeviceLimits, TileConfig};
+
+/// Features gpuscan asks for when it creates its own device.
+const WANTED_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
+    .union(wgpu::Features::SHADER_INT64)
+    .union(wgpu::Features::SHADER_F64)
+    .union(wgpu::Features::SUBGROUP)
+    .union(wgpu::Features::TIMESTAMP_QUERY);
+
+/// Host memory one upload-scan-download batch may stage; larger arrays stream in batches.
+pub(crate) const DEFAULT_BATCH_BYTES: u64 = 1 << 30;
+
+/// A device and queue, with the compiled kernels and the limits plans must respect.
+pub(crate) struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: DeviceLimits,
+    pub tile: TileConfig,
+    pub batch_bytes: u64,
+    kernels: Kernels,
+}
+
+/// What a context was asked to override in the adapter's limits (tests use it to force chunks).
+#[derive(Copy, Clone, Debug, Default)]
+pub(crate) struct LimitOverrides {
+    pub max_binding_bytes: Option<u64>,
+    pub batch_bytes: Option<u64>,
+}
+
+impl Gpu {
+    pub fn new(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        tile: TileConfig,
+        overrides: LimitOverrides,
+    ) -> Result<Gpu> {
+        let l = device.limits();
+        tile.validate(l.max_compute_invocations_per_workgroup.min(l.max_compute_workgroup_size_x))?;
+        let mut limits = DeviceLimits {
+            max_binding_bytes: l.max_storage_buffer_binding_size,
+            max_buffer_bytes: l.max_buffer_size,
+            offset_alignment: l.min_storage_buffer_offset_alignment as u64,
+            max_workgroups_per_dim: l.max_compute_workgroups_per_dimension,
+        };
+        if let Some(b) = overrides.max_binding_bytes {
+            limits.max_binding_bytes = limits.max_binding_bytes.min(b.max(limits.offset_alignment * 2));
+        }
+        let batch_bytes = overrides
+            .batch_bytes
+            .unwrap_or(DEFAULT_BATCH_BYTES)
+            .min(limits.max_buffer_bytes);
+        let kernels = Kernels::new(&device, tile);
+        Ok(Gpu {
+            info: device.adapter_info(),
+            device,
+            queue,
+            limits,
+            tile,
+            batch_bytes,
+            kernels,
+        })
+    }
+
+    /// Creates a device on the adapter that wgpu's environment variables select.
+    pub async fn request(
+        tile: TileConfig,
+        overrides: LimitOverrides,
+    ) -> std::result::Result<Gpu, String> {
+        let adapter = select_adapter().await?;
+        let features = adapter.features() & WANTED_FEATURES;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("gpuscan device"),
+                required_features: features,
+                required_limits: adapter.limits(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| format!("the adapter refused a device: {e}"))?;
+        // Errors are captured in scopes; anything that escapes must not abort the process.
+        device.on_uncaptured_error(Arc::new(|e: wgpu::Error| {
+            eprintln!("gpuscan: uncaptured wgpu error: {e}");
+        }));
+        Gpu::new(device, queue, tile, overrides).map_err(|e| e.to_string())
+    }
+
+    /// Whether this device can scan accumulator dtype `dtype`; the error names what is missing.
+    pub fn supports(&self, dtype: DType) -> Result<GpuElem> {
+        let elem = GpuElem::of(dtype);
+        if let Some((feature, name)) = elem.required_feature() {
+            if !self.device.features().contains(feature) {
+                return Err(Error::MissingFeature {
+                    dtype,
+                    feature: name,
+                });
+            }
+        }
+        Ok(elem)
+    }
+
+    /// Runs `f` inside validation and out-of-memory error scopes and returns what they caught.
+    pub fn scoped<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
+        let value = f();
+        let errors = [
+            pollster::block_on(internal.pop()),
+            pollster::block_on(validation.pop()),
+            pollster::block_on(oom.pop()),
+        ];
+        if let Some(e) = errors.into_iter().flatten().next() {
+            return Err(Error::Gpu(e.to_string()));
+        }
+        value
+    }
+
+    /// Waits for the queue and maps `buffer`'s first `size` bytes for reading.
+    pub fn read_mapped(
+        &self,
+        buffer: &wgpu::Buffer,
+        size: u64,
+        f: impl FnOnce(&[u8]),
+    ) -> Result<()> {
+        let slice = buffer.slice(..size);
+        let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = sender.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
+        pollster::block_on(receiver.receive())
+            .ok_or_else(|| Error::Gpu("the buffer mapping was dropped".into()))?
+            .map_err(|e| Error::Gpu(format!("mapping the result failed: {e}")))?;
+        {
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| Error::Gpu(format!("reading the result failed: {e}")))?;
+            f(&view);
+        }
+        buffer.unmap();
+        Ok(())
+    }
+
+    /// Checks that one buffer of `bytes` may be created.
+    pub fn check_buffer_size(&self, bytes: u64, what: &str) -> Result<()> {
+        if bytes > self.limits.max_buffer_bytes {
+            return Err(Error::TooLarge(format!(
+                "{what} needs a buffer of {bytes} bytes; this adapter's largest is {} bytes",
+                self.limits.max_buffer_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn buffer(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: size.max(4).next_multiple_of(4),
+            usage,
+            mapped_at_creation: false,
+        })
+    }
+}
+
+/// Picks an adapter the way wgpu's examples do, without ever panicking: `WGPU_BACKEND` limits
+/// the backends, `WGPU_ADAPTER_NAME` picks by name (substring, case-insensitive), and
+/// `WGPU_POWER_PREF` (`low`/`high`) steers the default choice.
+async fn select_adapter() -> std::result::Result<wgpu::Adapter, String> {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle().with_env();
+    desc.backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
+    let backends = desc.backends;
+    let instance = wgpu::Instance::new(desc);
+    if let Ok(wanted) = std::env::var("WGPU_ADAPTER_NAME") {
+        let adapters = instance.enumerate_adapters(backends).await;
+        let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+        return adapters
+            .into_iter()
+            .find(|a| a.get_info().name.to_lowercase().contains(&wanted.to_lowercase()))
+            .ok_or_else(|| {
+                format!("no adapter matches WGPU_ADAPTER_NAME={wanted:?} (found: {names:?})")
+            });
+    }
+    instance
+        .request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::from_env().unwrap_or_default(),
+            force_fallback_adapter: false,
+            compatible_surface: None,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| {
+            format!(
+                "no GPU adapter found ({e}); on Debian or Ubuntu, \
+                 `apt-get install -y mesa-vulkan-drivers libvulkan1` provides a software one"
+            )
+        })
+}

@@ -1,0 +1,51 @@
+//! # gpuscan
+//!
+//! `numpy.cumsum` on any GPU, through wgpu and WGSL compute shaders, with numpy's semantics:
+//! `axis=None` flattens in C order, an integer axis (negative from the end) scans every lane
+//! independently, `dtype` casts first and accumulates in it, `out` takes any dtype, and the
+//! result dtype follows numpy's promotion. A CPU path (numpy's summation order, parallel across
+//! lanes) serves small inputs and machines without an adapter.
+//!
+//! ```
+//! use gpuscan::{Array, Context, Cumsum, DType, Device};
+//!
+//! let ctx = Context::new()?; // reuse it: it caches the compiled pipelines
+//! let a = Array::from_shape_vec(&[4, 3], vec![1i32, 4, 0, 7, 0, 9, 5, 0, 3, 12, 0, 5])?;
+//! let r = ctx.cumsum(&a, &Cumsum::new().axis(1))?;
+//! assert_eq!(r.dtype(), DType::Int64); // numpy promotes int32 to int64
+//! assert_eq!(r.as_slice::<i64>()?, &[1, 5, 5, 7, 7, 16, 5, 5, 8, 12, 12, 17]);
+//!
+//! // numpy's out=: any dtype, the shape must match, accumulated in result_type(out, a).
+//! let mut out = Array::zeros(DType::Float64, &[12])?;
+//! ctx.cumsum_into(&a, &mut out, &Cumsum::new().device(Device::Cpu))?;
+//! assert_eq!(out.as_slice::<f64>()?[11], 46.0);
+//! # Ok::<(), gpuscan::Error>(())
+//! ```
+//!
+//! Arrays can stay on the GPU between scans ([`Context::upload`], [`Context::cumsum_gpu`]),
+//! and a scan can be recorded into the caller's own encoder ([`Context::record_cumsum`]).
+
+mod array;
+mod context;
+mod convert;
+pub mod cpu;
+mod dtype;
+mod error;
+mod gpu;
+#[cfg(feature = "ndarray")]
+mod nd;
+mod options;
+pub mod plan;
+mod resident;
+
+pub use array::{Array, ArrayView, ArrayViewMut, Data, DataMut, DataRef};
+pub use context::{Context, ContextOptions, DEFAULT_AUTO_THRESHOLD};
+pub use dtype::{DType, Element};
+pub use error::{Error, Result};
+pub use options::{AxisIndex, Cumsum, Device};
+pub use resident::GpuArray;
+
+/// The WGSL that the kernels are built from, for inspection and tooling.
+pub mod shaders {
+    pub use crate::gpu::{module_source, prelude, Params, Pass};
+}

@@ -1,0 +1,110 @@
+//! Arguments of a cumsum, mirroring numpy's `axis`, `dtype` and `out`, plus where it runs.
+
+use crate::dtype::DType;
+
+/// Where a cumsum runs.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Device {
+    /// The GPU for inputs of at least [`crate::Context::auto_threshold`] elements whose
+    /// accumulation dtype the adapter can run, else the CPU.
+    #[default]
+    Auto,
+    /// Always the CPU (numpy's summation order, bit for bit).
+    Cpu,
+    /// Always the GPU; an error when there is no adapter or it lacks a needed feature.
+    Gpu,
+}
+
+impl std::str::FromStr for Device {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Device::Auto),
+            "cpu" => Ok(Device::Cpu),
+            "gpu" => Ok(Device::Gpu),
+            _ => Err(crate::Error::InvalidArgument(format!(
+                "unknown device '{s}': expected auto, cpu or gpu"
+            ))),
+        }
+    }
+}
+
+/// An axis as numpy takes it: negative values count from the end.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct AxisIndex(pub isize);
+
+impl From<isize> for AxisIndex {
+    fn from(a: isize) -> Self {
+        AxisIndex(a)
+    }
+}
+
+impl From<i32> for AxisIndex {
+    fn from(a: i32) -> Self {
+        AxisIndex(a as isize)
+    }
+}
+
+impl From<usize> for AxisIndex {
+    fn from(a: usize) -> Self {
+        AxisIndex(a as isize)
+    }
+}
+
+#[cfg(feature = "ndarray")]
+impl From<ndarray::Axis> for AxisIndex {
+    fn from(a: ndarray::Axis) -> Self {
+        AxisIndex(a.index() as isize)
+    }
+}
+
+/// The arguments of `np.cumsum(a, axis=None, dtype=None)`; `out` is
+/// [`crate::Context::cumsum_into`].
+///
+/// ```
+/// use gpuscan::{Cumsum, DType, Device};
+/// let numpy_default = Cumsum::new(); // axis=None: flatten
+/// let along_rows = Cumsum::new().axis(1).dtype(DType::Float64).device(Device::Cpu);
+/// assert_eq!(along_rows.axis, Some(1));
+/// ```
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cumsum {
+    /// `None` flattens in C order; an index scans every lane along that axis.
+    pub axis: Option<isize>,
+    /// The accumulation and result dtype; `None` follows numpy's promotion.
+    pub dtype: Option<DType>,
+    /// Where to run.
+    pub device: Device,
+}
+
+impl Cumsum {
+    /// numpy's defaults: `axis=None`, `dtype=None`, on [`Device::Auto`].
+    pub fn new() -> Cumsum {
+        Cumsum::default()
+    }
+
+    /// Scan along `axis` (negative counts from the end).
+    pub fn axis(mut self, axis: impl Into<AxisIndex>) -> Cumsum {
+        self.axis = Some(axis.into().0);
+        self
+    }
+
+    /// Flatten first (numpy's `axis=None`).
+    pub fn flatten(mut self) -> Cumsum {
+        self.axis = None;
+        self
+    }
+
+    /// Cast every element to `dtype` and accumulate in it.
+    pub fn dtype(mut self, dtype: DType) -> Cumsum {
+        self.dtype = Some(dtype);
+        self
+    }
+
+    /// Where to run.
+    pub fn device(mut self, device: Device) -> Cumsum {
+        self.device = device;
+        self
+    }
+}

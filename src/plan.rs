@@ -1,0 +1,661 @@
+//! The pure planning layer: how a scan is cut into chunks, levels and dispatches.
+//!
+//! Every cumsum is seen as a scan down the columns of a row-major matrix of `rows x cols`
+//! elements, restarted every `lane_len` rows: `axis=None` and the last axis are one column
+//! (`cols == 1`), any other axis has `cols` = the product of the later dimensions. Nothing here
+//! touches a GPU, so tests check it directly.
+
+use crate::error::{Error, Result};
+
+/// The scan as columns of a row-major matrix, segmented into lanes of `lane_len` rows.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// Rows (the product of the dimensions up to and including the axis).
+    pub rows: u64,
+    /// Columns: independent lanes side by side in memory.
+    pub cols: u64,
+    /// Rows per lane: a scan restarts at every multiple of it.
+    pub lane_len: u64,
+}
+
+impl Geometry {
+    /// Resolves a shape and numpy axis (`None` flattens) into a geometry and the result shape.
+    pub fn resolve(shape: &[usize], axis: Option<isize>) -> Result<(Geometry, Vec<usize>)> {
+        // numpy treats a 0-d array as 1-d of length 1.
+        let shape: Vec<usize> = if shape.is_empty() {
+            vec![1]
+        } else {
+            shape.to_vec()
+        };
+        let total: u64 = shape.iter().map(|&d| d as u64).product();
+        match axis {
+            None => Ok((
+                Geometry {
+                    rows: total,
+                    cols: 1,
+                    lane_len: total,
+                },
+                vec![total as usize],
+            )),
+            Some(a) => {
+                let ndim = shape.len();
+                let norm = if a < 0 { a + ndim as isize } else { a };
+                if norm < 0 || norm >= ndim as isize {
+                    return Err(Error::AxisOutOfBounds { axis: a, ndim });
+                }
+                let ax = norm as usize;
+                let outer: u64 = shape[..ax].iter().map(|&d| d as u64).product();
+                let cols: u64 = shape[ax + 1..].iter().map(|&d| d as u64).product();
+                let lane_len = shape[ax] as u64;
+                Ok((
+                    Geometry {
+                        rows: outer * lane_len,
+                        cols,
+                        lane_len,
+                    },
+                    shape,
+                ))
+            }
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> u64 {
+        self.rows * self.cols
+    }
+
+    /// True when there is nothing to scan.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Workgroup shape of the scan kernels; the WGSL prelude is generated from it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TileConfig {
+    /// Invocations per workgroup: a power of two.
+    pub workgroup_size: u32,
+    /// Consecutive rows each invocation scans in registers before the workgroup scan.
+    pub elements_per_thread: u32,
+}
+
+impl Default for TileConfig {
+    fn default() -> Self {
+        TileConfig {
+            workgroup_size: 256,
+            elements_per_thread: 4,
+        }
+    }
+}
+
+/// Most columns one tile spans: 32 neighbouring columns make 128-byte rows of float32.
+pub const MAX_TILE_COLS: u32 = 32;
+
+impl TileConfig {
+    /// Checks the shape against the adapter's workgroup limit.
+    pub fn validate(&self, max_invocations: u32) -> Result<()> {
+        let wg = self.workgroup_size;
+        if !wg.is_power_of_two() || wg < 2 || wg > max_invocations {
+            return Err(Error::InvalidArgument(format!(
+                "workgroup size {wg} must be a power of two between 2 and {max_invocations}"
+            )));
+        }
+        if !(1..=16).contains(&self.elements_per_thread) {
+            return Err(Error::InvalidArgument(format!(
+                "elements per thread {} must be between 1 and 16",
+                self.elements_per_thread
+            )));
+        }
+        Ok(())
+    }
+
+    /// Columns per tile for a matrix of `cols` columns: a power of two.
+    pub fn tile_cols(&self, cols: u64) -> u32 {
+        let want = cols.clamp(1, MAX_TILE_COLS as u64).next_power_of_two() as u32;
+        want.min(MAX_TILE_COLS).min(self.workgroup_size)
+    }
+
+    /// Rows per tile when a tile spans `tile_cols` columns.
+    pub fn tile_rows(&self, tile_cols: u32) -> u32 {
+        (self.workgroup_size / tile_cols) * self.elements_per_thread
+    }
+
+    /// Elements one tile of a single column holds: `T` in the level arithmetic.
+    pub fn tile_len(&self) -> u32 {
+        self.workgroup_size * self.elements_per_thread
+    }
+}
+
+/// The device limits a plan must respect.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct DeviceLimits {
+    /// Largest storage buffer binding, in bytes.
+    pub max_binding_bytes: u64,
+    /// Largest buffer, in bytes.
+    pub max_buffer_bytes: u64,
+    /// Alignment of storage binding offsets, in bytes.
+    pub offset_alignment: u64,
+    /// Largest workgroup count in one dispatch dimension.
+    pub max_workgroups_per_dim: u32,
+}
+
+impl DeviceLimits {
+    /// The most data bytes one chunk can hold: a binding, less the slack its aligned start may
+    /// need, and never so many elements that a `u32` index overflows.
+    pub fn chunk_capacity(&self, elem_size: u64) -> u64 {
+        let bytes = self.max_binding_bytes.min(self.max_buffer_bytes) - self.offset_alignment;
+        let bytes = bytes - bytes % elem_size;
+        bytes.min((i32::MAX as u64) * elem_size)
+    }
+}
+
+/// A byte range of a buffer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub struct BufferRange {
+    pub offset: u64,
+    pub size: u64,
+}
+
+impl BufferRange {
+    /// The end (exclusive).
+    pub fn end(&self) -> u64 {
+        self.offset + self.size
+    }
+}
+
+/// Workgroups of one dispatch, folded into a 2-D grid that stays within the per-dimension limit.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Dispatch {
+    /// Workgroups that do work; the grid may hold a few more, which return at once.
+    pub workgroups: u32,
+    /// Grid size `[x, y]`.
+    pub grid: [u32; 2],
+}
+
+impl Dispatch {
+    /// A grid for `workgroups` workgroups.
+    pub fn new(workgroups: u64, limits: &DeviceLimits) -> Result<Dispatch> {
+        let max = limits.max_workgroups_per_dim as u64;
+        let x = workgroups.clamp(1, max);
+        let y = workgroups.div_ceil(x).max(1);
+        if y > max || workgroups > u32::MAX as u64 {
+            return Err(Error::TooLarge(format!(
+                "{workgroups} workgroups exceed the adapter's {max} x {max} dispatch grid"
+            )));
+        }
+        Ok(Dispatch {
+            workgroups: workgroups as u32,
+            grid: [x as u32, y as u32],
+        })
+    }
+}
+
+/// One level of the recursive scan within a chunk: level 0 scans the chunk's elements, level
+/// `k` scans the tile totals that level `k - 1` wrote.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Level {
+    /// Items down each column at this level.
+    pub rows: u32,
+    /// Base-level rows one item stands for (clamped to the chunk's rows so it fits a `u32`).
+    pub span: u32,
+    /// Where this level's items are: `None` for the chunk's own window (level 0), else a range
+    /// of the scratch buffer.
+    pub items: Option<BufferRange>,
+    /// Where this level writes its tile totals, in the scratch buffer.
+    pub totals: BufferRange,
+    /// Tile rows (`ceil(rows / tile_rows)`): the next level's row count.
+    pub tiles_y: u32,
+    /// The scan dispatch; the add-offsets pass of this level uses the same grid.
+    pub dispatch: Dispatch,
+}
+
+/// Where a carry is copied from before it is added to a chunk's first row.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum CarrySource {
+    /// The data buffer (the row above, in this batch).
+    Data,
+    /// The pending buffer, which holds the last row of the previous batch.
+    Pending,
+}
+
+/// A copy of a row's elements into the carry buffer; ranges are widened to 4-byte alignment,
+/// and `shift` says how many elements precede the first wanted one.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct CarryCopy {
+    pub source: CarrySource,
+    pub range: BufferRange,
+    pub shift: u32,
+}
+
+/// Adding a carry to a chunk's first row before it is scanned.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct CarryIn {
+    pub copy: CarryCopy,
+    pub dispatch: Dispatch,
+}
+
+/// A piece of the data small enough for one binding: whole rows, or a column block of one row
+/// when a single row is wider than a binding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    /// First row, counted from the start of the batch.
+    pub row: u64,
+    /// First column.
+    pub col: u64,
+    pub rows: u32,
+    pub cols: u32,
+    /// The binding of the data buffer, its offset aligned.
+    pub window: BufferRange,
+    /// Elements from the window's start to the chunk's first element.
+    pub elem_offset: u32,
+    /// First row of the chunk that starts a lane (`rows` when none does).
+    pub first_head: u32,
+    /// Rows per lane, clamped to `rows`.
+    pub lane_len: u32,
+    /// Columns per tile.
+    pub tile_cols: u32,
+    /// Column tiles.
+    pub tiles_x: u32,
+    /// Rows per tile.
+    pub tile_rows: u32,
+    pub carry_in: Option<CarryIn>,
+    /// Scan levels, bottom first; empty for a single row.
+    pub levels: Vec<Level>,
+}
+
+/// The whole plan for one batch: rows `[first_row, first_row + rows)` of a geometry, held at
+/// the start of one buffer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScanPlan {
+    pub chunks: Vec<Chunk>,
+    /// Copy of the batch's last row into the pending buffer, for the next batch.
+    pub carry_out: Option<CarryCopy>,
+    /// Bytes of scratch (tile totals of every level) the largest chunk needs.
+    pub scratch_bytes: u64,
+    /// Bytes of the carry buffer.
+    pub carry_bytes: u64,
+    /// Bytes of the pending buffer.
+    pub pending_bytes: u64,
+}
+
+impl ScanPlan {
+    /// Compute dispatches the plan records.
+    pub fn dispatch_count(&self) -> usize {
+        self.chunks
+            .iter()
+            .map(|c| {
+                let adds = c.levels.iter().filter(|l| l.tiles_y > 1).count();
+                c.levels.len() + adds + usize::from(c.carry_in.is_some())
+            })
+            .sum()
+    }
+}
+
+fn align_down(x: u64, a: u64) -> u64 {
+    x - x % a
+}
+
+fn align_up(x: u64, a: u64) -> u64 {
+    x.div_ceil(a) * a
+}
+
+/// A 4-byte-aligned copy range covering `count` elements from byte `start`.
+fn carry_copy(source: CarrySource, start: u64, count: u64, elem_size: u64) -> CarryCopy {
+    let offset = align_down(start, 4);
+    let end = align_up(start + count * elem_size, 4);
+    CarryCopy {
+        source,
+        range: BufferRange {
+            offset,
+            size: end - offset,
+        },
+        shift: ((start - offset) / elem_size) as u32,
+    }
+}
+
+/// Options of [`plan_scan`] beyond the geometry.
+#[derive(Copy, Clone, Debug)]
+pub struct BatchSpec {
+    /// First row of the batch in the whole geometry.
+    pub first_row: u64,
+    /// Rows in the batch.
+    pub rows: u64,
+    /// Bytes per element on the device.
+    pub elem_size: u64,
+    /// Whether the pending buffer holds the previous batch's last row.
+    pub pending: Option<u32>,
+    /// Whether to copy this batch's last row to the pending buffer at the end.
+    pub carry_out: bool,
+}
+
+/// Plans the scan of one batch of rows held in one buffer.
+pub fn plan_scan(
+    geometry: &Geometry,
+    batch: &BatchSpec,
+    tile: &TileConfig,
+    limits: &DeviceLimits,
+) -> Result<ScanPlan> {
+    let s = batch.elem_size;
+    let cols = geometry.cols;
+    let row_bytes = cols * s;
+    let capacity = limits.chunk_capacity(s);
+    let align = limits.offset_alignment;
+    let mut chunks = Vec::new();
+    let mut scratch_bytes = 0u64;
+    let mut carry_elems = 0u64;
+
+    let head_of = |global_row: u64| global_row % geometry.lane_len == 0;
+    let carry_source = |row_in_batch: u64, col: u64, count: u64| -> Option<CarryCopy> {
+        if head_of(batch.first_row + row_in_batch) {
+            None
+        } else if row_in_batch == 0 {
+            let shift = batch.pending.unwrap_or(0) as u64;
+            Some(carry_copy(
+                CarrySource::Pending,
+                (shift + col) * s,
+                count,
+                s,
+            ))
+        } else {
+            Some(carry_copy(
+                CarrySource::Data,
+                ((row_in_batch - 1) * cols + col) * s,
+                count,
+                s,
+            ))
+        }
+    };
+    let window_for = |start: u64, bytes: u64| -> (BufferRange, u32) {
+        let offset = align_down(start, align);
+        let size = align_up(start + bytes, 4) - offset;
+        (BufferRange { offset, size }, ((start - offset) / s) as u32)
+    };
+    let carry_dispatch = |count: u64| Dispatch::new(count.div_ceil(tile.workgroup_size as u64), limits);
+
+    if row_bytes <= capacity {
+        let rows_per_chunk = (capacity / row_bytes).max(1);
+        let tile_cols = tile.tile_cols(cols);
+        let tile_rows = tile.tile_rows(tile_cols);
+        let tiles_x = cols.div_ceil(tile_cols as u64);
+        let mut row = 0u64;
+        while row < batch.rows {
+            let rows = rows_per_chunk.min(batch.rows - row);
+            let (window, elem_offset) = window_for(row * row_bytes, rows * row_bytes);
+            let global = batch.first_row + row;
+            let to_head = (geometry.lane_len - global % geometry.lane_len) % geometry.lane_len;
+            let first_head = to_head.min(rows) as u32;
+            let carry_in = match carry_source(row, 0, cols) {
+                Some(copy) => Some(CarryIn {
+                    copy,
+                    dispatch: carry_dispatch(cols)?,
+                }),
+                None => None,
+            };
+            // Levels: each scans the tile totals of the one below until one tile row is left.
+            let mut levels = Vec::new();
+            let mut level_rows = rows;
+            let mut span = 1u64;
+            let mut scratch = 0u64;
+            let mut items = None;
+            while level_rows > 1 {
+                let tiles_y = level_rows.div_ceil(tile_rows as u64);
+                let totals = BufferRange {
+                    offset: scratch,
+                    size: align_up(tiles_y * cols * s, 4),
+                };
+                scratch = align_up(totals.end(), align);
+                levels.push(Level {
+                    rows: level_rows as u32,
+                    span: span.min(rows) as u32,
+                    items,
+                    totals,
+                    tiles_y: tiles_y as u32,
+                    dispatch: Dispatch::new(tiles_x * tiles_y, limits)?,
+                });
+                items = Some(totals);
+                level_rows = tiles_y;
+                span *= tile_rows as u64;
+            }
+            scratch_bytes = scratch_bytes.max(scratch);
+            carry_elems = carry_elems.max(cols);
+            chunks.push(Chunk {
+                row,
+                col: 0,
+                rows: rows as u32,
+                cols: cols as u32,
+                window,
+                elem_offset,
+                first_head,
+                lane_len: geometry.lane_len.min(rows) as u32,
+                tile_cols,
+                tiles_x: tiles_x as u32,
+                tile_rows,
+                carry_in,
+                levels,
+            });
+            row += rows;
+        }
+    } else {
+        // A row wider than a binding: every row is its own scan step, in column blocks whose
+        // starts keep the carry copies 4-byte aligned.
+        let block = align_down(capacity / s, 64).max(64);
+        for row in 0..batch.rows {
+            let mut col = 0u64;
+            while col < cols {
+                let n = block.min(cols - col);
+                let (window, elem_offset) = window_for((row * cols + col) * s, n * s);
+                let carry_in = match carry_source(row, col, n) {
+                    Some(copy) => Some(CarryIn {
+                        copy,
+                        dispatch: carry_dispatch(n)?,
+                    }),
+                    None => None,
+                };
+                carry_elems = carry_elems.max(n);
+                chunks.push(Chunk {
+                    row,
+                    col,
+                    rows: 1,
+                    cols: n as u32,
+                    window,
+                    elem_offset,
+                    first_head: 0,
+                    lane_len: 1,
+                    tile_cols: 1,
+                    tiles_x: 1,
+                    tile_rows: tile.tile_len(),
+                    carry_in,
+                    levels: Vec::new(),
+                });
+                col += n;
+            }
+        }
+    }
+
+    let carry_out = (batch.carry_out && batch.rows > 0).then(|| {
+        carry_copy(
+            CarrySource::Data,
+            (batch.rows - 1) * row_bytes,
+            cols,
+            s,
+        )
+    });
+    Ok(ScanPlan {
+        chunks,
+        carry_out,
+        scratch_bytes: scratch_bytes.max(4),
+        // One extra element absorbs the shift of an unaligned copy.
+        carry_bytes: align_up((carry_elems + 4) * s, 4),
+        pending_bytes: align_up((cols + 4) * s, 4),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LAVAPIPE: DeviceLimits = DeviceLimits {
+        max_binding_bytes: 128 << 20,
+        max_buffer_bytes: 1 << 31,
+        offset_alignment: 256,
+        max_workgroups_per_dim: 65535,
+    };
+
+    fn batch(g: &Geometry, s: u64) -> BatchSpec {
+        BatchSpec {
+            first_row: 0,
+            rows: g.rows,
+            elem_size: s,
+            pending: None,
+            carry_out: false,
+        }
+    }
+
+    #[test]
+    fn resolves_axes_like_numpy() {
+        let (g, shape) = Geometry::resolve(&[2, 3, 4], Some(1)).unwrap();
+        assert_eq!(g, Geometry { rows: 6, cols: 4, lane_len: 3 });
+        assert_eq!(shape, vec![2, 3, 4]);
+        let (g, shape) = Geometry::resolve(&[2, 3, 4], None).unwrap();
+        assert_eq!(g, Geometry { rows: 24, cols: 1, lane_len: 24 });
+        assert_eq!(shape, vec![24]);
+        let (g, _) = Geometry::resolve(&[2, 3, 4], Some(-1)).unwrap();
+        assert_eq!(g, Geometry { rows: 24, cols: 1, lane_len: 4 });
+        let (g, _) = Geometry::resolve(&[2, 3, 4], Some(-3)).unwrap();
+        assert_eq!(g, Geometry { rows: 2, cols: 12, lane_len: 2 });
+        let (_, shape) = Geometry::resolve(&[], Some(0)).unwrap();
+        assert_eq!(shape, vec![1]);
+        let e = Geometry::resolve(&[2, 3, 4], Some(3)).unwrap_err();
+        assert_eq!(e.to_string(), "axis 3 is out of bounds for array of dimension 3");
+        let e = Geometry::resolve(&[2, 3, 4], Some(-4)).unwrap_err();
+        assert_eq!(e.to_string(), "axis -4 is out of bounds for array of dimension 3");
+        let e = Geometry::resolve(&[], Some(1)).unwrap_err();
+        assert_eq!(e.to_string(), "axis 1 is out of bounds for array of dimension 1");
+    }
+
+    #[test]
+    fn level_count_grows_with_tile_powers() {
+        let tile = TileConfig::default();
+        let t = tile.tile_len() as u64;
+        for (n, levels) in [(1, 0), (2, 1), (t, 1), (t + 1, 2), (t * t, 2), (t * t + 1, 3)] {
+            let g = Geometry { rows: n, cols: 1, lane_len: n };
+            let plan = plan_scan(&g, &batch(&g, 4), &tile, &LAVAPIPE).unwrap();
+            assert_eq!(plan.chunks.len(), 1);
+            assert_eq!(plan.chunks[0].levels.len(), levels, "n = {n}");
+        }
+    }
+
+    #[test]
+    fn levels_shrink_by_tile_rows_and_spans_multiply() {
+        let tile = TileConfig { workgroup_size: 16, elements_per_thread: 2 };
+        let g = Geometry { rows: 32 * 32 * 32 + 1, cols: 1, lane_len: 100 };
+        let plan = plan_scan(&g, &batch(&g, 4), &tile, &LAVAPIPE).unwrap();
+        let c = &plan.chunks[0];
+        let rows: Vec<u32> = c.levels.iter().map(|l| l.rows).collect();
+        assert_eq!(rows, vec![32769, 1025, 33, 2]);
+        let spans: Vec<u32> = c.levels.iter().map(|l| l.span).collect();
+        assert_eq!(spans, vec![1, 32, 1024, 32768]);
+        assert_eq!(c.levels[0].totals.size, 1025 * 4);
+        assert_eq!(c.levels[1].items, Some(c.levels[0].totals));
+        assert_eq!(c.levels[0].totals.offset % 256, 0);
+        assert_eq!(c.levels[1].totals.offset % 256, 0);
+        assert!(plan.scratch_bytes >= c.levels[3].totals.end());
+        // scan every level, add offsets on the three that have more than one tile row
+        assert_eq!(plan.dispatch_count(), 4 + 3);
+    }
+
+    #[test]
+    fn strided_tiles_cover_columns() {
+        let tile = TileConfig::default();
+        let g = Geometry { rows: 4096, cols: 4096, lane_len: 4096 };
+        let plan = plan_scan(&g, &batch(&g, 4), &tile, &LAVAPIPE).unwrap();
+        let c = &plan.chunks[0];
+        assert_eq!(c.tile_cols, 32);
+        assert_eq!(c.tile_rows, 32);
+        assert_eq!(c.tiles_x, 128);
+        assert_eq!(c.levels[0].dispatch.workgroups, 128 * 128);
+        let g = Geometry { rows: 1 << 22, cols: 8, lane_len: 1 << 22 };
+        let plan = plan_scan(&g, &batch(&g, 4), &tile, &LAVAPIPE).unwrap();
+        assert_eq!(plan.chunks[0].tile_cols, 8);
+        assert_eq!(plan.chunks[0].tile_rows, 128);
+    }
+
+    #[test]
+    fn chunks_respect_the_binding_limit_and_pass_carries() {
+        let tile = TileConfig::default();
+        let n = 50_000_000u64; // 200 MB of float32
+        let g = Geometry { rows: n, cols: 1, lane_len: n };
+        let plan = plan_scan(&g, &batch(&g, 4), &tile, &LAVAPIPE).unwrap();
+        assert_eq!(plan.chunks.len(), 2);
+        let mut rows = 0;
+        for (i, c) in plan.chunks.iter().enumerate() {
+            assert!(c.window.size <= LAVAPIPE.max_binding_bytes);
+            assert_eq!(c.window.offset % 256, 0);
+            assert_eq!(c.row, rows);
+            rows += c.rows as u64;
+            assert_eq!(c.carry_in.is_some(), i > 0);
+        }
+        assert_eq!(rows, n);
+        let carry = plan.chunks[1].carry_in.unwrap().copy;
+        assert_eq!(carry.source, CarrySource::Data);
+        assert_eq!(carry.range.offset + carry.shift as u64 * 4, (plan.chunks[1].row - 1) * 4);
+    }
+
+    #[test]
+    fn lane_heads_are_found_in_every_chunk() {
+        let tile = TileConfig::default();
+        let limits = DeviceLimits { max_binding_bytes: 256 + 4000, ..LAVAPIPE };
+        let g = Geometry { rows: 3000, cols: 1, lane_len: 700 };
+        let plan = plan_scan(&g, &batch(&g, 4), &tile, &limits).unwrap();
+        for c in &plan.chunks {
+            let expect = (0..c.rows as u64)
+                .find(|r| (c.row + r) % 700 == 0)
+                .unwrap_or(c.rows as u64);
+            assert_eq!(c.first_head as u64, expect);
+            assert_eq!(c.carry_in.is_some(), expect != 0);
+        }
+    }
+
+    #[test]
+    fn rows_wider_than_a_binding_are_split_into_column_blocks() {
+        let tile = TileConfig::default();
+        let limits = DeviceLimits { max_binding_bytes: 256 + 1024, ..LAVAPIPE };
+        let g = Geometry { rows: 3, cols: 1000, lane_len: 3 };
+        let plan = plan_scan(&g, &batch(&g, 2), &tile, &limits).unwrap();
+        // 1024 bytes hold 512 float16 elements: blocks of 512 + 488 per row
+        assert_eq!(plan.chunks.len(), 6);
+        for c in &plan.chunks {
+            assert!(c.window.size <= limits.max_binding_bytes);
+            assert_eq!(c.rows, 1);
+            assert_eq!(c.carry_in.is_some(), c.row > 0);
+            if let Some(ci) = c.carry_in {
+                let start = ((c.row - 1) * 1000 + c.col) * 2;
+                assert_eq!(ci.copy.range.offset + ci.copy.shift as u64 * 2, start);
+                assert!(ci.copy.range.end() >= start + c.cols as u64 * 2);
+                assert_eq!(ci.copy.range.offset % 4, 0);
+                assert_eq!(ci.copy.range.size % 4, 0);
+            }
+        }
+    }
+
+    #[test]
+    fn batches_take_their_carry_from_the_pending_row() {
+        let tile = TileConfig::default();
+        let g = Geometry { rows: 10, cols: 3, lane_len: 10 };
+        let spec = BatchSpec { first_row: 4, rows: 6, elem_size: 2, pending: Some(1), carry_out: true };
+        let plan = plan_scan(&g, &spec, &tile, &LAVAPIPE).unwrap();
+        let copy = plan.chunks[0].carry_in.unwrap().copy;
+        assert_eq!(copy.source, CarrySource::Pending);
+        assert_eq!(copy.range.offset + copy.shift as u64 * 2, 2);
+        let out = plan.carry_out.unwrap();
+        assert_eq!(out.range.offset + out.shift as u64 * 2, 5 * 3 * 2);
+    }
+
+    #[test]
+    fn dispatch_folds_into_two_dimensions() {
+        let d = Dispatch::new(200_000, &LAVAPIPE).unwrap();
+        assert_eq!(d.grid, [65535, 4]);
+        assert!(d.grid[0] as u64 * d.grid[1] as u64 >= 200_000);
+        assert!(Dispatch::new(65535u64 * 65535 + 1, &LAVAPIPE).is_err());
+    }
+}
