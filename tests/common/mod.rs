@@ -1,0 +1,142 @@
+//! Helpers shared by the integration tests: the GPU context, and the float64 reference with
+//! the tolerance of NUMPY_SEMANTICS.md section 7.
+#![allow(dead_code)]
+
+use gpuscan::plan::Geometry;
+use gpuscan::{Array, Context, ContextOptions, DType, Data};
+
+const INSTALL_HINT: &str = "no Vulkan adapter: install one with \
+    `apt-get install -y mesa-vulkan-drivers libvulkan1` (Mesa's lavapipe), \
+    or set GPUSCAN_GPU_OPTIONAL=1 where the GPU is optional";
+
+/// A context on the real adapter. Fails the test, saying how to install lavapipe, when there
+/// is none, unless GPUSCAN_GPU_OPTIONAL=1 says the GPU is optional (then `None`).
+pub fn gpu_context_with(options: ContextOptions) -> Option<Context> {
+    let ctx = Context::with_options(options).expect("context options are valid");
+    if ctx.has_gpu() {
+        return Some(ctx);
+    }
+    if std::env::var("GPUSCAN_GPU_OPTIONAL").as_deref() == Ok("1") {
+        eprintln!("skipping GPU checks: {}", ctx.gpu_unavailable_reason().unwrap_or(""));
+        return None;
+    }
+    panic!(
+        "{INSTALL_HINT} ({})",
+        ctx.gpu_unavailable_reason().unwrap_or("")
+    );
+}
+
+/// [`gpu_context_with`] with default options.
+pub fn gpu_context() -> Option<Context> {
+    gpu_context_with(ContextOptions::default())
+}
+
+/// Every element as f64 (bool as 0/1).
+pub fn to_f64(a: &Array) -> Vec<f64> {
+    match a.data() {
+        Data::Bool(v) => v.iter().map(|&x| x as u8 as f64).collect(),
+        Data::Int8(v) => v.iter().map(|&x| x as f64).collect(),
+        Data::Int16(v) => v.iter().map(|&x| x as f64).collect(),
+        Data::Int32(v) => v.iter().map(|&x| x as f64).collect(),
+        Data::Int64(v) => v.iter().map(|&x| x as f64).collect(),
+        Data::UInt8(v) => v.iter().map(|&x| x as f64).collect(),
+        Data::UInt16(v) => v.iter().map(|&x| x as f64).collect(),
+        Data::UInt32(v) => v.iter().map(|&x| x as f64).collect(),
+        Data::UInt64(v) => v.iter().map(|&x| x as f64).collect(),
+        Data::Float16(v) => v.iter().map(|&x| x.to_f64()).collect(),
+        Data::Float32(v) => v.iter().map(|&x| x as f64).collect(),
+        Data::Float64(v) => v.clone(),
+    }
+}
+
+/// Every element's bit pattern widened to u64 (exact comparison of ints, bools and floats).
+pub fn bits(a: &Array) -> Vec<u64> {
+    match a.data() {
+        Data::Bool(v) => v.iter().map(|&x| x as u64).collect(),
+        Data::Int8(v) => v.iter().map(|&x| x as u8 as u64).collect(),
+        Data::Int16(v) => v.iter().map(|&x| x as u16 as u64).collect(),
+        Data::Int32(v) => v.iter().map(|&x| x as u32 as u64).collect(),
+        Data::Int64(v) => v.iter().map(|&x| x as u64).collect(),
+        Data::UInt8(v) => v.iter().map(|&x| x as u64).collect(),
+        Data::UInt16(v) => v.iter().map(|&x| x as u64).collect(),
+        Data::UInt32(v) => v.iter().map(|&x| x as u64).collect(),
+        Data::UInt64(v) => v.clone(),
+        Data::Float16(v) => v.iter().map(|&x| x.to_bits() as u64).collect(),
+        Data::Float32(v) => v.iter().map(|&x| x.to_bits() as u64).collect(),
+        Data::Float64(v) => v.iter().map(|&x| x.to_bits()).collect(),
+    }
+}
+
+/// Machine epsilon of a float dtype.
+pub fn eps(d: DType) -> f64 {
+    match d {
+        DType::Float16 => 2f64.powi(-10),
+        DType::Float32 => f32::EPSILON as f64,
+        DType::Float64 => f64::EPSILON,
+        _ => 0.0,
+    }
+}
+
+/// The prefix sums of `x` along `geometry`'s lanes, compensated (Neumaier) so they are far
+/// more accurate than any float64 cumsum, and the prefix sums of |x|.
+pub fn reference(x: &[f64], g: &Geometry) -> (Vec<f64>, Vec<f64>) {
+    let (rows, cols, lane) = (g.rows as usize, g.cols as usize, g.lane_len as usize);
+    let mut sum = vec![0.0; x.len()];
+    let mut abs = vec![0.0; x.len()];
+    for start in (0..rows).step_by(lane.max(1)) {
+        for c in 0..cols {
+            let (mut s, mut comp, mut a) = (0.0f64, 0.0f64, 0.0f64);
+            for r in start..start + lane {
+                let v = x[r * cols + c];
+                let t = s + v;
+                if s.abs() >= v.abs() {
+                    comp += (s - t) + v;
+                } else {
+                    comp += (v - t) + s;
+                }
+                s = t;
+                a += v.abs();
+                sum[r * cols + c] = s + comp;
+                abs[r * cols + c] = a;
+            }
+        }
+    }
+    (sum, abs)
+}
+
+/// Checks a float result against the reference: per element within
+/// `eps * (16 + sqrt(lane_len)) * cumsum(|x|)` of the reference rounded to the output dtype;
+/// non-finite values must match exactly.
+pub fn assert_close_to_reference(result: &Array, input_in_acc: &[f64], g: &Geometry, acc: DType, what: &str) {
+    let out = result.dtype();
+    let e = eps(acc).max(eps(out));
+    let rtol = e * (16.0 + (g.lane_len as f64).sqrt());
+    let (reference, abs) = reference(input_in_acc, g);
+    let got = to_f64(result);
+    for i in 0..got.len() {
+        let want = round_to(reference[i], out);
+        if !want.is_finite() || !got[i].is_finite() {
+            assert!(
+                want.to_bits() == got[i].to_bits() || (want.is_nan() && got[i].is_nan()),
+                "{what}: element {i}: got {} want {want}",
+                got[i]
+            );
+            continue;
+        }
+        let tol = rtol * abs[i];
+        assert!(
+            (got[i] - want).abs() <= tol,
+            "{what}: element {i}: got {} want {want} (tolerance {tol})",
+            got[i]
+        );
+    }
+}
+
+/// Rounds an f64 to the precision of a float dtype.
+pub fn round_to(x: f64, d: DType) -> f64 {
+    match d {
+        DType::Float16 => half::f16::from_f64(x).to_f64(),
+        DType::Float32 => x as f32 as f64,
+        _ => x,
+    }
+}
