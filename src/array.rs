@@ -283,6 +283,19 @@ impl Array {
         &self.data
     }
 
+    /// The same elements under another shape with as many elements (C order).
+    pub fn into_shape(self, shape: &[usize]) -> Result<Array> {
+        Array::from_data(shape, self.data)
+    }
+
+    /// A copy cast to `dtype` with numpy's unsafe casting (`a.astype(dtype)`).
+    pub fn astype(&self, dtype: DType) -> Array {
+        Array {
+            data: crate::convert::cast_data(&self.view().data, dtype),
+            shape: self.shape.clone(),
+        }
+    }
+
     /// A borrowed view.
     pub fn view(&self) -> ArrayView<'_> {
         ArrayView {

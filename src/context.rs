@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::array::{Array, ArrayView, ArrayViewMut, Data};
-use crate::convert::{cast_data, cast_into, into_dtype};
+use crate::convert::{cast_data, cast_into};
 use crate::cpu;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -290,7 +290,7 @@ impl Context {
         let elem = gpu.supports(dtype)?;
         let bytes_needed = a.len() as u64 * elem.size();
         gpu.check_buffer_size(bytes_needed, "the array")?;
-        let data = into_dtype(cast_data(a.data(), dtype), dtype);
+        let data = cast_data(a.data(), dtype);
         let buffer = gpu.scoped(|| {
             let buffer = gpu.buffer("gpuscan array", bytes_needed, resident_usage());
             gpu.queue.write_buffer(&buffer, 0, &stored_bytes(&data, 0, data.len()));

@@ -29,14 +29,6 @@ pub(crate) fn cast_data(src: &DataRef<'_>, to: DType) -> Data {
     with_data!(DataRef, src, v => cast_to(v, to))
 }
 
-/// `src` in dtype `to`, reusing its storage when the dtypes agree.
-pub(crate) fn into_dtype(src: Data, to: DType) -> Data {
-    if src.dtype() == to {
-        return src;
-    }
-    with_data!(Data, &src, v => cast_to(v.as_slice(), to))
-}
-
 fn copy_into<S: Element, D: Element>(src: &[S], dst: &mut [D]) {
     for (d, &s) in dst.iter_mut().zip(src) {
         *d = cast(s);

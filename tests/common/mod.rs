@@ -96,7 +96,8 @@ pub fn reference(x: &[f64], g: &Geometry) -> (Vec<f64>, Vec<f64>) {
                 }
                 s = t;
                 a += v.abs();
-                sum[r * cols + c] = s + comp;
+                // Past an infinity the compensation is meaningless (inf - inf).
+                sum[r * cols + c] = if s.is_finite() { s + comp } else { s };
                 abs[r * cols + c] = a;
             }
         }
@@ -106,14 +107,20 @@ pub fn reference(x: &[f64], g: &Geometry) -> (Vec<f64>, Vec<f64>) {
 
 /// Checks a float result against the reference: per element within
 /// `eps * (16 + sqrt(lane_len)) * cumsum(|x|)` of the reference rounded to the output dtype;
-/// non-finite values must match exactly.
+/// non-finite values must match exactly. Elements where a finite partial sum could overflow
+/// (`cumsum(|x|)` beyond the dtype's largest value) depend on the summation order (section 5)
+/// and are skipped.
 pub fn assert_close_to_reference(result: &Array, input_in_acc: &[f64], g: &Geometry, acc: DType, what: &str) {
     let out = result.dtype();
     let e = eps(acc).max(eps(out));
     let rtol = e * (16.0 + (g.lane_len as f64).sqrt());
     let (reference, abs) = reference(input_in_acc, g);
     let got = to_f64(result);
+    let largest = max_finite(acc).min(max_finite(out));
     for i in 0..got.len() {
+        if abs[i].is_finite() && abs[i] > largest {
+            continue;
+        }
         let want = round_to(reference[i], out);
         if !want.is_finite() || !got[i].is_finite() {
             assert!(
@@ -129,6 +136,15 @@ pub fn assert_close_to_reference(result: &Array, input_in_acc: &[f64], g: &Geome
             "{what}: element {i}: got {} want {want} (tolerance {tol})",
             got[i]
         );
+    }
+}
+
+/// The largest finite value of a float dtype.
+pub fn max_finite(d: DType) -> f64 {
+    match d {
+        DType::Float16 => 65504.0,
+        DType::Float32 => f32::MAX as f64,
+        _ => f64::MAX,
     }
 }
 

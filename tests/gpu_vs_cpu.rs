@@ -1,0 +1,266 @@
+//! The GPU path against the CPU path and a float64 reference: random shapes, axes and dtypes,
+//! lengths at tile and level boundaries, chunked bindings, streamed batches, and one array
+//! larger than lavapipe's 128 MiB binding.
+
+mod common;
+
+use common::{assert_close_to_reference, bits, gpu_context, gpu_context_with, to_f64};
+use gpuscan::plan::{Geometry, TileConfig};
+use gpuscan::{Array, Context, ContextOptions, Cumsum, DType, Device, Element};
+use half::f16;
+use proptest::prelude::*;
+
+/// Checks one cumsum on the GPU against the CPU: integers and bools bit for bit, floats within
+/// section 7's tolerance of the reference (the CPU result too).
+fn check(ctx: &Context, a: &Array, opts: Cumsum, what: &str) {
+    let acc = opts.dtype.unwrap_or_else(|| a.dtype().cumsum_default());
+    if !ctx.gpu_dtypes().contains(&acc) {
+        return;
+    }
+    let cpu = ctx.cumsum(a, &opts.device(Device::Cpu)).unwrap();
+    let gpu = ctx.cumsum(a, &opts.device(Device::Gpu)).unwrap();
+    assert_eq!(gpu.shape(), cpu.shape(), "{what}");
+    assert_eq!(gpu.dtype(), cpu.dtype(), "{what}");
+    if acc.is_float() {
+        let (g, _) = Geometry::resolve(a.shape(), opts.axis).unwrap();
+        let x = to_f64(&a.astype(acc));
+        assert_close_to_reference(&cpu, &x, &g, acc, &format!("{what} (cpu)"));
+        assert_close_to_reference(&gpu, &x, &g, acc, &format!("{what} (gpu)"));
+    } else {
+        assert_eq!(bits(&gpu), bits(&cpu), "{what}");
+    }
+}
+
+/// Deterministic pseudo-random values of every dtype: full-range ints (so sums wrap), floats
+/// in [-100, 100).
+fn values(dtype: DType, n: usize, seed: u64) -> Array {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let unit = |r: u64| (r >> 11) as f64 / (1u64 << 53) as f64;
+    fn arr<T: Element>(v: Vec<T>) -> Array {
+        Array::from_vec(v)
+    }
+    match dtype {
+        DType::Bool => arr((0..n).map(|_| next() % 3 == 0).collect()),
+        DType::Int8 => arr((0..n).map(|_| next() as i8).collect()),
+        DType::Int16 => arr((0..n).map(|_| next() as i16).collect()),
+        DType::Int32 => arr((0..n).map(|_| next() as i32).collect()),
+        DType::Int64 => arr((0..n).map(|_| next() as i64).collect()),
+        DType::UInt8 => arr((0..n).map(|_| next() as u8).collect()),
+        DType::UInt16 => arr((0..n).map(|_| next() as u16).collect()),
+        DType::UInt32 => arr((0..n).map(|_| next() as u32).collect()),
+        DType::UInt64 => arr((0..n).map(|_| next()).collect()),
+        DType::Float16 => arr((0..n).map(|_| f16::from_f64(unit(next()) * 200.0 - 100.0)).collect()),
+        DType::Float32 => arr((0..n).map(|_| (unit(next()) * 200.0 - 100.0) as f32).collect()),
+        DType::Float64 => arr((0..n).map(|_| unit(next()) * 200.0 - 100.0).collect()),
+        _ => unreachable!(),
+    }
+}
+
+fn shaped(dtype: DType, shape: &[usize], seed: u64) -> Array {
+    values(dtype, shape.iter().product(), seed).into_shape(shape).unwrap()
+}
+
+fn arb_case() -> impl Strategy<Value = (Vec<usize>, Option<isize>, DType, Option<DType>, u64)> {
+    let shape = prop_oneof![
+        3 => prop::collection::vec(0usize..6, 0..=4),
+        1 => prop::collection::vec(1usize..300, 1..=2),
+    ];
+    let dtype = prop::sample::select(DType::ALL.to_vec());
+    let acc = prop::option::weighted(0.3, prop::sample::select(DType::ALL.to_vec()));
+    (shape, dtype, acc, any::<u64>(), any::<Option<i8>>()).prop_map(|(shape, dtype, acc, seed, axis)| {
+        let ndim = shape.len().max(1) as isize;
+        let axis = axis.map(|a| (a as isize).rem_euclid(2 * ndim) - ndim);
+        (shape, axis, dtype, acc, seed)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 512,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn gpu_matches_cpu_for_random_shapes_axes_and_dtypes(case in arb_case()) {
+        let Some(ctx) = shared_ctx() else { return Ok(()); };
+        let (shape, axis, dtype, acc, seed) = case;
+        let a = shaped(dtype, &shape, seed);
+        let mut opts = Cumsum::new();
+        opts.axis = axis;
+        opts.dtype = acc;
+        check(ctx, &a, opts, &format!("{dtype} {shape:?} axis {axis:?} dtype {acc:?}"));
+    }
+}
+
+fn shared_ctx() -> Option<&'static Context> {
+    static CTX: std::sync::OnceLock<Option<Context>> = std::sync::OnceLock::new();
+    CTX.get_or_init(gpu_context).as_ref()
+}
+
+#[test]
+fn every_gpu_dtype_runs_on_lavapipe() {
+    let Some(ctx) = shared_ctx() else { return };
+    let dtypes = ctx.gpu_dtypes();
+    for d in [DType::Bool, DType::Int8, DType::Int32, DType::UInt16, DType::Float32] {
+        assert!(dtypes.contains(&d), "{d} must run on every adapter");
+    }
+    if ctx.adapter_info().is_some_and(|i| i.name.contains("llvmpipe")) {
+        assert_eq!(dtypes.len(), DType::ALL.len(), "lavapipe has int64, f64 and f16: {dtypes:?}");
+    }
+}
+
+/// Lengths around the default tile (T = 1024) and its square, for one float and one int dtype,
+/// as one lane and as many lanes of the last axis.
+#[test]
+fn lengths_at_default_tile_and_level_boundaries() {
+    let Some(ctx) = shared_ctx() else { return };
+    let t = TileConfig::default().tile_len() as usize;
+    for n in [t - 1, t, t + 1, t * t - 1, t * t + 1] {
+        for dtype in [DType::Float32, DType::Int64] {
+            let a = values(dtype, n, n as u64);
+            check(ctx, &a, Cumsum::new(), &format!("{dtype} n = {n}"));
+        }
+    }
+    let a = shaped(DType::Int32, &[3, t + 1], 7);
+    check(ctx, &a, Cumsum::new().axis(1), "3 lanes of T + 1");
+    check(ctx, &a, Cumsum::new().axis(0), "T + 1 lanes of 3");
+}
+
+/// A small tile (T = 32) puts three and four levels within reach: T-1 ... T^3+1, for
+/// contiguous and strided lanes.
+#[test]
+fn lengths_at_small_tile_level_boundaries() {
+    let tile = TileConfig { workgroup_size: 16, elements_per_thread: 2 };
+    let Some(ctx) = gpu_context_with(ContextOptions::default().tile(tile)) else { return };
+    let t = tile.tile_len() as usize;
+    for n in [t - 1, t, t + 1, t * t - 1, t * t, t * t + 1, t * t * t - 1, t * t * t + 1] {
+        for dtype in [DType::Float32, DType::Int32, DType::Float64, DType::UInt64, DType::Bool, DType::Float16] {
+            let a = values(dtype, n, n as u64 ^ 0xABCD);
+            check(&ctx, &a, Cumsum::new(), &format!("{dtype} n = {n} (T = {t})"));
+        }
+    }
+    // Strided lanes: 3 columns make tiles of 4 columns x 8 rows.
+    for rows in [7, 8, 9, 63, 64, 65, 513, 4097] {
+        let a = shaped(DType::Int64, &[rows, 3], rows as u64);
+        check(&ctx, &a, Cumsum::new().axis(0), &format!("({rows}, 3) axis 0"));
+        let a = shaped(DType::Float32, &[2, rows, 5], rows as u64);
+        check(&ctx, &a, Cumsum::new().axis(1), &format!("(2, {rows}, 5) axis 1"));
+    }
+    // Short lanes packed many to a tile, with lane starts at every offset within it.
+    for lane in [1, 2, 3, 5, 31, 32, 33, 1000] {
+        let a = shaped(DType::Int32, &[40_000 / lane, lane], lane as u64);
+        check(&ctx, &a, Cumsum::new().axis(1), &format!("lanes of {lane}"));
+    }
+}
+
+/// Tiny bindings force many chunks, the carry between them, and rows wider than a binding.
+#[test]
+fn chunked_bindings_carry_the_running_sum() {
+    let options = ContextOptions::default().max_binding_bytes(4096);
+    let Some(ctx) = gpu_context_with(options) else { return };
+    for dtype in [DType::Float32, DType::Int64, DType::Float16, DType::Int8, DType::Bool] {
+        let a = values(dtype, 10_001, 3);
+        check(&ctx, &a, Cumsum::new(), &format!("{dtype} 1-D in chunks"));
+        let a = shaped(dtype, &[7, 301, 3], 4);
+        for axis in [0, 1, 2] {
+            check(&ctx, &a, Cumsum::new().axis(axis), &format!("{dtype} 3-D axis {axis} in chunks"));
+        }
+        // Rows of 2001 elements are wider than a 4 KiB binding for every stored size.
+        let a = shaped(dtype, &[5, 2001], 5);
+        check(&ctx, &a, Cumsum::new().axis(0), &format!("{dtype} wide rows"));
+    }
+}
+
+/// Tiny staging batches stream the array through the GPU, carrying across batches.
+#[test]
+fn streamed_batches_carry_the_running_sum() {
+    let options = ContextOptions::default().batch_bytes(6000).max_binding_bytes(2048);
+    let Some(ctx) = gpu_context_with(options) else { return };
+    for dtype in [DType::Float32, DType::UInt32, DType::Float16] {
+        let a = values(dtype, 20_000, 9);
+        check(&ctx, &a, Cumsum::new(), &format!("{dtype} 1-D in batches"));
+        let a = shaped(dtype, &[9, 50, 13], 10);
+        for axis in [0, 1, 2] {
+            check(&ctx, &a, Cumsum::new().axis(axis), &format!("{dtype} axis {axis} in batches"));
+        }
+        let a = shaped(dtype, &[4, 3001], 11);
+        check(&ctx, &a, Cumsum::new().axis(0), &format!("{dtype} wide rows in batches"));
+    }
+}
+
+/// 200 MB of float32 is larger than lavapipe's 128 MiB binding: two chunks and a carry. The
+/// data keep every partial sum a small integer, so the result is exact in any order.
+#[test]
+fn float32_larger_than_one_binding() {
+    let Some(ctx) = shared_ctx() else { return };
+    let n = 50_000_000usize;
+    let a = Array::from_vec((0..n).map(|i| (i % 7) as f32 - 3.0).collect::<Vec<_>>());
+    let r = ctx.cumsum(&a, &Cumsum::new().device(Device::Gpu)).unwrap();
+    let got = r.as_slice::<f32>().unwrap();
+    let mut acc = 0.0f32;
+    for (i, &g) in got.iter().enumerate() {
+        acc += (i % 7) as f32 - 3.0;
+        assert_eq!(g, acc, "element {i}");
+    }
+    // Strided: rows of 26M float32 (104 MB) are one chunk each; the carry crosses chunks.
+    let a = Array::from_shape_vec(&[2, 26_000_000], (0..52_000_000u32).map(|i| (i % 5) as f32).collect()).unwrap();
+    let r = ctx.cumsum(&a, &Cumsum::new().axis(0).device(Device::Gpu)).unwrap();
+    let got = r.as_slice::<f32>().unwrap();
+    for i in (0..26_000_000u32).step_by(9973) {
+        let j = i as usize + 26_000_000;
+        assert_eq!(got[j], (i % 5) as f32 + ((i + 26_000_000) % 5) as f32, "column {i}");
+    }
+}
+
+/// A device created without SHADER_INT64: Gpu names the missing feature, Auto uses the CPU.
+#[test]
+fn missing_features_are_reported_and_auto_falls_back() {
+    if shared_ctx().is_none() {
+        return;
+    }
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    let adapter = pollster::block_on(instance.request_adapter(&Default::default())).unwrap();
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: Some("test device without optional features"),
+        ..Default::default()
+    }))
+    .unwrap();
+    let ctx = Context::from_device(device, queue, ContextOptions::default().auto_threshold(0)).unwrap();
+    let a = Array::from_vec(vec![1i32, 2, 3]);
+    let err = ctx.cumsum(&a, &Cumsum::new().device(Device::Gpu)).unwrap_err();
+    assert!(matches!(err, gpuscan::Error::MissingFeature { feature: "SHADER_INT64", .. }), "{err}");
+    assert!(err.to_string().contains("SHADER_INT64"));
+    let r = ctx.cumsum(&a, &Cumsum::new()).unwrap();
+    assert_eq!(r.as_slice::<i64>().unwrap(), &[1, 3, 6]);
+    // int32 accumulation needs no feature and runs on the caller's device.
+    let r = ctx.cumsum(&a, &Cumsum::new().dtype(DType::Int32).device(Device::Gpu)).unwrap();
+    assert_eq!(r.as_slice::<i32>().unwrap(), &[1, 3, 6]);
+}
+
+/// wgpu validation errors come back as errors, not panics.
+#[test]
+fn validation_errors_are_returned() {
+    let Some(ctx) = shared_ctx() else { return };
+    let a = ctx.upload(&Array::from_vec(vec![1.0f32; 1000])).unwrap();
+    a.buffer().destroy();
+    let err = ctx.cumsum_gpu(&a, None).unwrap_err();
+    assert!(matches!(err, gpuscan::Error::Gpu(_)), "{err}");
+}
+
+/// Repeated scans of the same input give bit-identical output.
+#[test]
+fn gpu_results_are_deterministic() {
+    let Some(ctx) = shared_ctx() else { return };
+    let a = values(DType::Float32, 300_001, 42);
+    let first = bits(&ctx.cumsum(&a, &Cumsum::new().device(Device::Gpu)).unwrap());
+    for _ in 0..3 {
+        assert_eq!(bits(&ctx.cumsum(&a, &Cumsum::new().device(Device::Gpu)).unwrap()), first);
+    }
+}
