@@ -83,7 +83,9 @@ macro_rules! owned {
     ($t:ty) => { Vec<$t> };
 }
 macro_rules! shared {
-    ($lt:lifetime, $t:ty) => { &$lt [$t] };
+    ($lt:lifetime, $t:ty) => {
+        &$lt[$t]
+    };
 }
 macro_rules! unique {
     ($lt:lifetime, $t:ty) => { &$lt mut [$t] };
@@ -98,6 +100,12 @@ data_enum!(
 data_enum!(
     /// Mutably borrowed elements of one dtype.
     DataMut, 'a, unique);
+
+impl Clone for Data {
+    fn clone(&self) -> Data {
+        with_data!(Data, self, v => Wrap::owned(v.clone()))
+    }
+}
 
 /// Wraps typed storage into the data enums (a supertrait of [`Element`]).
 #[doc(hidden)]
@@ -179,7 +187,7 @@ fn check_len(shape: &[usize], len: usize) -> Result<()> {
 /// assert_eq!(a.shape(), &[2, 3]);
 /// assert_eq!(a.as_slice::<i32>().unwrap(), &[1, 2, 3, 4, 5, 6]);
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Array {
     data: Data,
     shape: Vec<usize>,
@@ -547,6 +555,13 @@ mod tests {
     #[test]
     fn shape_must_match_data() {
         let err = Array::from_shape_vec(&[2, 2], vec![1i32, 2, 3]).unwrap_err();
-        assert!(matches!(err, Error::ShapeMismatch { expected: 4, actual: 3, .. }));
+        assert!(matches!(
+            err,
+            Error::ShapeMismatch {
+                expected: 4,
+                actual: 3,
+                ..
+            }
+        ));
     }
 }

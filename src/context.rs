@@ -186,7 +186,10 @@ impl Context {
     /// The accumulation dtypes this adapter scans on the GPU.
     pub fn gpu_dtypes(&self) -> Vec<DType> {
         match &self.gpu {
-            Some(g) => DType::ALL.into_iter().filter(|&d| g.supports(d).is_ok()).collect(),
+            Some(g) => DType::ALL
+                .into_iter()
+                .filter(|&d| g.supports(d).is_ok())
+                .collect(),
             None => Vec::new(),
         }
     }
@@ -202,9 +205,9 @@ impl Context {
     }
 
     fn gpu(&self) -> Result<&Gpu> {
-        self.gpu.as_deref().ok_or_else(|| {
-            Error::NoAdapter(self.no_gpu.clone().unwrap_or_default())
-        })
+        self.gpu
+            .as_deref()
+            .ok_or_else(|| Error::NoAdapter(self.no_gpu.clone().unwrap_or_default()))
     }
 
     /// Whether a scan of `elements` values accumulated in `acc` runs on the GPU.
@@ -223,7 +226,13 @@ impl Context {
     }
 
     /// Casts `a` to `acc` and scans it where `device` says.
-    fn accumulate(&self, a: &ArrayView<'_>, acc: DType, g: &Geometry, device: Device) -> Result<Data> {
+    fn accumulate(
+        &self,
+        a: &ArrayView<'_>,
+        acc: DType,
+        g: &Geometry,
+        device: Device,
+    ) -> Result<Data> {
         let gpu = self.use_gpu(acc, g.len(), device)?;
         let mut data = cast_data(a.data(), acc);
         if gpu {
@@ -293,7 +302,8 @@ impl Context {
         let data = cast_data(a.data(), dtype);
         let buffer = gpu.scoped(|| {
             let buffer = gpu.buffer("gpuscan array", bytes_needed, resident_usage());
-            gpu.queue.write_buffer(&buffer, 0, &stored_bytes(&data, 0, data.len()));
+            gpu.queue
+                .write_buffer(&buffer, 0, &stored_bytes(&data, 0, data.len()));
             Ok(buffer)
         })?;
         Ok(GpuArray {
@@ -336,9 +346,11 @@ impl Context {
                 size,
                 wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             );
-            let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("gpuscan download"),
-            });
+            let mut encoder = gpu
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("gpuscan download"),
+                });
             encoder.copy_buffer_to_buffer(&a.buffer, 0, &staging, 0, size);
             gpu.queue.submit([encoder.finish()]);
             gpu.read_mapped(&staging, size, |b| load_stored(&mut data, 0, n, b))
@@ -354,9 +366,11 @@ impl Context {
         let out = self.gpu_zeros(a.dtype, &shape)?;
         let gpu = self.gpu()?;
         gpu.scoped(|| {
-            let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("gpuscan resident cumsum"),
-            });
+            let mut encoder = gpu
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("gpuscan resident cumsum"),
+                });
             self.record_cumsum(&mut encoder, a, &out, axis)?;
             gpu.queue.submit([encoder.finish()]);
             Ok(())
@@ -399,7 +413,7 @@ impl Context {
             if src.buffer != dst.buffer {
                 encoder.copy_buffer_to_buffer(&src.buffer, 0, &dst.buffer, 0, bytes);
             }
-            let workspace = gpu.workspace(std::slice::from_ref(&plan));
+            let workspace = gpu.workspace(std::iter::once(&plan));
             gpu.record_plan(encoder, &plan, elem, &workspace.buffers(&dst.buffer));
             Ok(())
         })

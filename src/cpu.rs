@@ -47,7 +47,8 @@ pub fn scan_in_place<T: Element>(data: &mut [T], geometry: &Geometry) {
             scan_rows(block, cols, c0, c1);
         });
     } else {
-        data.chunks_mut(block).for_each(|b| scan_rows(b, cols, 0, cols));
+        data.chunks_mut(block)
+            .for_each(|b| scan_rows(b, cols, 0, cols));
     }
 }
 
@@ -92,18 +93,43 @@ mod tests {
     #[test]
     fn seed_examples() {
         let mut v = vec![5i64, 6, 7, 8, 9, 10, 11, 12, 19, 25];
-        scan_in_place(&mut v, &Geometry { rows: 10, cols: 1, lane_len: 10 });
+        scan_in_place(
+            &mut v,
+            &Geometry {
+                rows: 10,
+                cols: 1,
+                lane_len: 10,
+            },
+        );
         assert_eq!(v, [5, 11, 18, 26, 35, 45, 56, 68, 87, 112]);
         let mut m = vec![1i64, 4, 0, 7, 0, 9, 5, 0, 3, 12, 0, 5];
-        scan_in_place(&mut m, &Geometry { rows: 12, cols: 1, lane_len: 3 });
+        scan_in_place(
+            &mut m,
+            &Geometry {
+                rows: 12,
+                cols: 1,
+                lane_len: 3,
+            },
+        );
         assert_eq!(m, [1, 5, 5, 7, 7, 16, 5, 5, 8, 12, 12, 17]);
     }
 
     #[test]
     fn parallel_paths_match_sequential() {
-        for (rows, cols, lane) in [(1 << 17, 1, 1 << 17), (1 << 10, 300, 1 << 10), (4000, 40, 1000), (100_003, 1, 7)] {
-            let data: Vec<i64> = (0..rows * cols).map(|i| (i as i64 * 7919) % 1000 - 500).collect();
-            let g = Geometry { rows: rows as u64, cols: cols as u64, lane_len: lane as u64 };
+        for (rows, cols, lane) in [
+            (1 << 17, 1, 1 << 17),
+            (1 << 10, 300, 1 << 10),
+            (4000, 40, 1000),
+            (100_003, 1, 7),
+        ] {
+            let data: Vec<i64> = (0..rows * cols)
+                .map(|i| (i as i64 * 7919) % 1000 - 500)
+                .collect();
+            let g = Geometry {
+                rows: rows as u64,
+                cols: cols as u64,
+                lane_len: lane as u64,
+            };
             let mut fast = data.clone();
             scan_in_place(&mut fast, &g);
             let mut slow = data.clone();

@@ -209,7 +209,15 @@ mod sealed {
 ///
 /// Sealed: the set is fixed by numpy's dtypes.
 pub trait Element:
-    sealed::Sealed + crate::array::Wrap + Copy + Send + Sync + PartialEq + fmt::Debug + Default + 'static
+    sealed::Sealed
+    + crate::array::Wrap
+    + Copy
+    + Send
+    + Sync
+    + PartialEq
+    + fmt::Debug
+    + Default
+    + 'static
 {
     /// The dtype this type stands for.
     const DTYPE: DType;
@@ -399,7 +407,10 @@ mod tests {
             assert_eq!(d.name().parse::<DType>().unwrap(), d);
         }
         assert_eq!("<f4".parse::<DType>().unwrap(), Float32);
-        assert!(matches!("bogus".parse::<DType>(), Err(Error::UnknownDType(_))));
+        assert!(matches!(
+            "bogus".parse::<DType>(),
+            Err(Error::UnknownDType(_))
+        ));
     }
 
     #[test]

@@ -42,7 +42,11 @@ impl Context {
     /// let r = ctx.cumsum_ndarray::<_, i64, _, _>(&a, &Cumsum::new().axis(Axis(1))).unwrap();
     /// assert_eq!(r, array![[1i64, 5, 5], [7, 7, 16], [5, 5, 8], [12, 12, 17]].into_dyn());
     /// ```
-    pub fn cumsum_ndarray<T, R, S, D>(&self, a: &ArrayBase<S, D>, options: &Cumsum) -> Result<ArrayD<R>>
+    pub fn cumsum_ndarray<T, R, S, D>(
+        &self,
+        a: &ArrayBase<S, D>,
+        options: &Cumsum,
+    ) -> Result<ArrayD<R>>
     where
         T: Element,
         R: Element,

@@ -344,7 +344,7 @@ pub fn plan_scan(
     let mut scratch_bytes = 0u64;
     let mut carry_elems = 0u64;
 
-    let head_of = |global_row: u64| global_row % geometry.lane_len == 0;
+    let head_of = |global_row: u64| global_row.is_multiple_of(geometry.lane_len);
     let carry_source = |row_in_batch: u64, col: u64, count: u64| -> Option<CarryCopy> {
         if head_of(batch.first_row + row_in_batch) {
             None
@@ -370,7 +370,8 @@ pub fn plan_scan(
         let size = align_up(start + bytes, 4) - offset;
         (BufferRange { offset, size }, ((start - offset) / s) as u32)
     };
-    let carry_dispatch = |count: u64| Dispatch::new(count.div_ceil(tile.workgroup_size as u64), limits);
+    let carry_dispatch =
+        |count: u64| Dispatch::new(count.div_ceil(tile.workgroup_size as u64), limits);
 
     if row_bytes <= capacity {
         let rows_per_chunk = (capacity / row_bytes).max(1);
@@ -472,14 +473,8 @@ pub fn plan_scan(
         }
     }
 
-    let carry_out = (batch.carry_out && batch.rows > 0).then(|| {
-        carry_copy(
-            CarrySource::Data,
-            (batch.rows - 1) * row_bytes,
-            cols,
-            s,
-        )
-    });
+    let carry_out = (batch.carry_out && batch.rows > 0)
+        .then(|| carry_copy(CarrySource::Data, (batch.rows - 1) * row_bytes, cols, s));
     Ok(ScanPlan {
         chunks,
         carry_out,
@@ -514,31 +509,79 @@ mod tests {
     #[test]
     fn resolves_axes_like_numpy() {
         let (g, shape) = Geometry::resolve(&[2, 3, 4], Some(1)).unwrap();
-        assert_eq!(g, Geometry { rows: 6, cols: 4, lane_len: 3 });
+        assert_eq!(
+            g,
+            Geometry {
+                rows: 6,
+                cols: 4,
+                lane_len: 3
+            }
+        );
         assert_eq!(shape, vec![2, 3, 4]);
         let (g, shape) = Geometry::resolve(&[2, 3, 4], None).unwrap();
-        assert_eq!(g, Geometry { rows: 24, cols: 1, lane_len: 24 });
+        assert_eq!(
+            g,
+            Geometry {
+                rows: 24,
+                cols: 1,
+                lane_len: 24
+            }
+        );
         assert_eq!(shape, vec![24]);
         let (g, _) = Geometry::resolve(&[2, 3, 4], Some(-1)).unwrap();
-        assert_eq!(g, Geometry { rows: 24, cols: 1, lane_len: 4 });
+        assert_eq!(
+            g,
+            Geometry {
+                rows: 24,
+                cols: 1,
+                lane_len: 4
+            }
+        );
         let (g, _) = Geometry::resolve(&[2, 3, 4], Some(-3)).unwrap();
-        assert_eq!(g, Geometry { rows: 2, cols: 12, lane_len: 2 });
+        assert_eq!(
+            g,
+            Geometry {
+                rows: 2,
+                cols: 12,
+                lane_len: 2
+            }
+        );
         let (_, shape) = Geometry::resolve(&[], Some(0)).unwrap();
         assert_eq!(shape, vec![1]);
         let e = Geometry::resolve(&[2, 3, 4], Some(3)).unwrap_err();
-        assert_eq!(e.to_string(), "axis 3 is out of bounds for array of dimension 3");
+        assert_eq!(
+            e.to_string(),
+            "axis 3 is out of bounds for array of dimension 3"
+        );
         let e = Geometry::resolve(&[2, 3, 4], Some(-4)).unwrap_err();
-        assert_eq!(e.to_string(), "axis -4 is out of bounds for array of dimension 3");
+        assert_eq!(
+            e.to_string(),
+            "axis -4 is out of bounds for array of dimension 3"
+        );
         let e = Geometry::resolve(&[], Some(1)).unwrap_err();
-        assert_eq!(e.to_string(), "axis 1 is out of bounds for array of dimension 1");
+        assert_eq!(
+            e.to_string(),
+            "axis 1 is out of bounds for array of dimension 1"
+        );
     }
 
     #[test]
     fn level_count_grows_with_tile_powers() {
         let tile = TileConfig::default();
         let t = tile.tile_len() as u64;
-        for (n, levels) in [(1, 0), (2, 1), (t, 1), (t + 1, 2), (t * t, 2), (t * t + 1, 3)] {
-            let g = Geometry { rows: n, cols: 1, lane_len: n };
+        for (n, levels) in [
+            (1, 0),
+            (2, 1),
+            (t, 1),
+            (t + 1, 2),
+            (t * t, 2),
+            (t * t + 1, 3),
+        ] {
+            let g = Geometry {
+                rows: n,
+                cols: 1,
+                lane_len: n,
+            };
             let plan = plan_scan(&g, &batch(&g, 4), &tile, &LAVAPIPE).unwrap();
             assert_eq!(plan.chunks.len(), 1);
             assert_eq!(plan.chunks[0].levels.len(), levels, "n = {n}");
@@ -547,8 +590,15 @@ mod tests {
 
     #[test]
     fn levels_shrink_by_tile_rows_and_spans_multiply() {
-        let tile = TileConfig { workgroup_size: 16, elements_per_thread: 2 };
-        let g = Geometry { rows: 32 * 32 * 32 + 1, cols: 1, lane_len: 100 };
+        let tile = TileConfig {
+            workgroup_size: 16,
+            elements_per_thread: 2,
+        };
+        let g = Geometry {
+            rows: 32 * 32 * 32 + 1,
+            cols: 1,
+            lane_len: 100,
+        };
         let plan = plan_scan(&g, &batch(&g, 4), &tile, &LAVAPIPE).unwrap();
         let c = &plan.chunks[0];
         let rows: Vec<u32> = c.levels.iter().map(|l| l.rows).collect();
@@ -567,14 +617,22 @@ mod tests {
     #[test]
     fn strided_tiles_cover_columns() {
         let tile = TileConfig::default();
-        let g = Geometry { rows: 4096, cols: 4096, lane_len: 4096 };
+        let g = Geometry {
+            rows: 4096,
+            cols: 4096,
+            lane_len: 4096,
+        };
         let plan = plan_scan(&g, &batch(&g, 4), &tile, &LAVAPIPE).unwrap();
         let c = &plan.chunks[0];
         assert_eq!(c.tile_cols, 32);
         assert_eq!(c.tile_rows, 32);
         assert_eq!(c.tiles_x, 128);
         assert_eq!(c.levels[0].dispatch.workgroups, 128 * 128);
-        let g = Geometry { rows: 1 << 22, cols: 8, lane_len: 1 << 22 };
+        let g = Geometry {
+            rows: 1 << 22,
+            cols: 8,
+            lane_len: 1 << 22,
+        };
         let plan = plan_scan(&g, &batch(&g, 4), &tile, &LAVAPIPE).unwrap();
         assert_eq!(plan.chunks[0].tile_cols, 8);
         assert_eq!(plan.chunks[0].tile_rows, 128);
@@ -584,7 +642,11 @@ mod tests {
     fn chunks_respect_the_binding_limit_and_pass_carries() {
         let tile = TileConfig::default();
         let n = 50_000_000u64; // 200 MB of float32
-        let g = Geometry { rows: n, cols: 1, lane_len: n };
+        let g = Geometry {
+            rows: n,
+            cols: 1,
+            lane_len: n,
+        };
         let plan = plan_scan(&g, &batch(&g, 4), &tile, &LAVAPIPE).unwrap();
         assert_eq!(plan.chunks.len(), 2);
         let mut rows = 0;
@@ -598,14 +660,24 @@ mod tests {
         assert_eq!(rows, n);
         let carry = plan.chunks[1].carry_in.unwrap().copy;
         assert_eq!(carry.source, CarrySource::Data);
-        assert_eq!(carry.range.offset + carry.shift as u64 * 4, (plan.chunks[1].row - 1) * 4);
+        assert_eq!(
+            carry.range.offset + carry.shift as u64 * 4,
+            (plan.chunks[1].row - 1) * 4
+        );
     }
 
     #[test]
     fn lane_heads_are_found_in_every_chunk() {
         let tile = TileConfig::default();
-        let limits = DeviceLimits { max_binding_bytes: 256 + 4000, ..LAVAPIPE };
-        let g = Geometry { rows: 3000, cols: 1, lane_len: 700 };
+        let limits = DeviceLimits {
+            max_binding_bytes: 256 + 4000,
+            ..LAVAPIPE
+        };
+        let g = Geometry {
+            rows: 3000,
+            cols: 1,
+            lane_len: 700,
+        };
         let plan = plan_scan(&g, &batch(&g, 4), &tile, &limits).unwrap();
         for c in &plan.chunks {
             let expect = (0..c.rows as u64)
@@ -619,8 +691,15 @@ mod tests {
     #[test]
     fn rows_wider_than_a_binding_are_split_into_column_blocks() {
         let tile = TileConfig::default();
-        let limits = DeviceLimits { max_binding_bytes: 256 + 1024, ..LAVAPIPE };
-        let g = Geometry { rows: 3, cols: 1000, lane_len: 3 };
+        let limits = DeviceLimits {
+            max_binding_bytes: 256 + 1024,
+            ..LAVAPIPE
+        };
+        let g = Geometry {
+            rows: 3,
+            cols: 1000,
+            lane_len: 3,
+        };
         let plan = plan_scan(&g, &batch(&g, 2), &tile, &limits).unwrap();
         // 1024 bytes hold 512 float16 elements: blocks of 512 + 488 per row
         assert_eq!(plan.chunks.len(), 6);
@@ -641,8 +720,18 @@ mod tests {
     #[test]
     fn batches_take_their_carry_from_the_pending_row() {
         let tile = TileConfig::default();
-        let g = Geometry { rows: 10, cols: 3, lane_len: 10 };
-        let spec = BatchSpec { first_row: 4, rows: 6, elem_size: 2, pending: Some(1), carry_out: true };
+        let g = Geometry {
+            rows: 10,
+            cols: 3,
+            lane_len: 10,
+        };
+        let spec = BatchSpec {
+            first_row: 4,
+            rows: 6,
+            elem_size: 2,
+            pending: Some(1),
+            carry_out: true,
+        };
         let plan = plan_scan(&g, &spec, &tile, &LAVAPIPE).unwrap();
         let copy = plan.chunks[0].carry_in.unwrap().copy;
         assert_eq!(copy.source, CarrySource::Pending);

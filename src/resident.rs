@@ -55,14 +55,17 @@ impl GpuArray {
         shape: &[usize],
         dtype: DType,
     ) -> Result<GpuArray> {
-        let needed: u64 = shape.iter().map(|&d| d as u64).product::<u64>() * Self::stored_size(dtype);
+        let needed: u64 =
+            shape.iter().map(|&d| d as u64).product::<u64>() * Self::stored_size(dtype);
         if buffer.size() < needed {
             return Err(Error::InvalidArgument(format!(
                 "a buffer of {} bytes cannot hold {shape:?} {dtype} ({needed} bytes)",
                 buffer.size()
             )));
         }
-        let want = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+        let want = wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST;
         if !buffer.usage().contains(want) {
             return Err(Error::InvalidArgument(format!(
                 "the buffer's usage {:?} lacks {want:?}",

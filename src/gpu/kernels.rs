@@ -184,7 +184,12 @@ pub fn prelude(elem: GpuElem, tile: &TileConfig) -> String {
 
 /// The whole WGSL module of one pass for one element type.
 pub fn module_source(pass: Pass, elem: GpuElem, tile: &TileConfig) -> String {
-    format!("{}\n{}\n{}", prelude(elem, tile), COMMON_WGSL, pass.source())
+    format!(
+        "{}\n{}\n{}",
+        prelude(elem, tile),
+        COMMON_WGSL,
+        pass.source()
+    )
 }
 
 /// The bind group layout shared by every pass, and compiled pipelines.
@@ -216,7 +221,9 @@ impl Kernels {
                     ty: wgpu::BindingType::Buffer {
                         ty: wgpu::BufferBindingType::Uniform,
                         has_dynamic_offset: false,
-                        min_binding_size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
+                        min_binding_size: wgpu::BufferSize::new(
+                            std::mem::size_of::<Params>() as u64
+                        ),
                     },
                     count: None,
                 },
@@ -239,7 +246,12 @@ impl Kernels {
 
     /// The pipeline of `pass` for `elem`, compiled on first use. Compilation errors surface
     /// through the caller's error scope.
-    pub fn pipeline(&self, device: &wgpu::Device, pass: Pass, elem: GpuElem) -> wgpu::ComputePipeline {
+    pub fn pipeline(
+        &self,
+        device: &wgpu::Device,
+        pass: Pass,
+        elem: GpuElem,
+    ) -> wgpu::ComputePipeline {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         cache
             .entry((pass, elem))
@@ -296,7 +308,10 @@ mod tests {
 
     #[test]
     fn params_struct_matches_the_host_layout() {
-        assert_eq!(std::mem::size_of::<Params>(), 4 * PARAMS_WGSL.matches(": u32").count());
+        assert_eq!(
+            std::mem::size_of::<Params>(),
+            4 * PARAMS_WGSL.matches(": u32").count()
+        );
         assert!(prelude(GpuElem::F16, &TileConfig::default()).starts_with("enable f16;"));
     }
 }

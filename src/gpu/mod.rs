@@ -7,8 +7,8 @@ mod transfer;
 use std::sync::Arc;
 
 pub(crate) use kernels::GpuElem;
-pub use kernels::{module_source, prelude, Params, Pass};
 use kernels::Kernels;
+pub use kernels::{module_source, prelude, Params, Pass};
 pub(crate) use transfer::{load_stored, stored_bytes};
 
 use crate::dtype::DType;
@@ -51,7 +51,10 @@ impl Gpu {
         overrides: LimitOverrides,
     ) -> Result<Gpu> {
         let l = device.limits();
-        tile.validate(l.max_compute_invocations_per_workgroup.min(l.max_compute_workgroup_size_x))?;
+        tile.validate(
+            l.max_compute_invocations_per_workgroup
+                .min(l.max_compute_workgroup_size_x),
+        )?;
         let mut limits = DeviceLimits {
             max_binding_bytes: l.max_storage_buffer_binding_size,
             max_buffer_bytes: l.max_buffer_size,
@@ -59,7 +62,9 @@ impl Gpu {
             max_workgroups_per_dim: l.max_compute_workgroups_per_dimension,
         };
         if let Some(b) = overrides.max_binding_bytes {
-            limits.max_binding_bytes = limits.max_binding_bytes.min(b.max(limits.offset_alignment * 2));
+            limits.max_binding_bytes = limits
+                .max_binding_bytes
+                .min(b.max(limits.offset_alignment * 2));
         }
         let batch_bytes = overrides
             .batch_bytes
@@ -193,7 +198,12 @@ async fn select_adapter() -> std::result::Result<wgpu::Adapter, String> {
         let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
         return adapters
             .into_iter()
-            .find(|a| a.get_info().name.to_lowercase().contains(&wanted.to_lowercase()))
+            .find(|a| {
+                a.get_info()
+                    .name
+                    .to_lowercase()
+                    .contains(&wanted.to_lowercase())
+            })
             .ok_or_else(|| {
                 format!("no adapter matches WGPU_ADAPTER_NAME={wanted:?} (found: {names:?})")
             });

@@ -94,9 +94,11 @@ fn binding(buffer: &wgpu::Buffer, range: BufferRange) -> wgpu::BindingResource<'
 
 impl Gpu {
     /// Allocates the scratch, carry and pending buffers that `plans` need at most.
-    pub fn workspace(&self, plans: &[ScanPlan]) -> Workspace {
-        let max = |f: fn(&ScanPlan) -> u64| plans.iter().map(f).max().unwrap_or(4);
-        let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
+    pub fn workspace<'p>(&self, plans: impl Iterator<Item = &'p ScanPlan> + Clone) -> Workspace {
+        let max = |f: fn(&ScanPlan) -> u64| plans.clone().map(f).max().unwrap_or(4);
+        let storage = wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC;
         Workspace {
             scratch: self.buffer("gpuscan tile totals", max(|p| p.scratch_bytes), storage),
             carry: self.buffer("gpuscan carry", max(|p| p.carry_bytes), storage),
@@ -115,12 +117,21 @@ impl Gpu {
         let mut steps = Vec::with_capacity(plan.dispatch_count() + plan.chunks.len() + 1);
         for chunk in &plan.chunks {
             if let Some(carry) = &chunk.carry_in {
-                steps.push(Step::Copy { copy: carry.copy, to_pending: false });
+                steps.push(Step::Copy {
+                    copy: carry.copy,
+                    to_pending: false,
+                });
                 steps.push(Step::Dispatch {
                     pass: Pass::AddCarry,
                     params: carry_params(chunk, carry.copy.shift, &carry.dispatch),
                     items: (buffers.data, chunk.window),
-                    aux: (buffers.carry, BufferRange { offset: 0, size: carry.copy.range.size }),
+                    aux: (
+                        buffers.carry,
+                        BufferRange {
+                            offset: 0,
+                            size: carry.copy.range.size,
+                        },
+                    ),
                     grid: carry.dispatch.grid,
                 });
             }
@@ -150,7 +161,10 @@ impl Gpu {
             }
         }
         if let Some(out) = &plan.carry_out {
-            steps.push(Step::Copy { copy: *out, to_pending: true });
+            steps.push(Step::Copy {
+                copy: *out,
+                to_pending: true,
+            });
         }
 
         // One uniform buffer holds the parameters of every dispatch.
@@ -167,11 +181,13 @@ impl Gpu {
         if bytes.is_empty() {
             bytes.resize(stride as usize, 0);
         }
-        let uniforms = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("gpuscan dispatch parameters"),
-            contents: &bytes,
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
+        let uniforms = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("gpuscan dispatch parameters"),
+                contents: &bytes,
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
 
         let mut pass: Option<wgpu::ComputePass<'_>> = None;
         let mut slot = 0u64;
@@ -183,7 +199,11 @@ impl Gpu {
                         CarrySource::Data => buffers.data,
                         CarrySource::Pending => buffers.pending,
                     };
-                    let dst = if to_pending { buffers.pending } else { buffers.carry };
+                    let dst = if to_pending {
+                        buffers.pending
+                    } else {
+                        buffers.carry
+                    };
                     encoder.copy_buffer_to_buffer(src, copy.range.offset, dst, 0, copy.range.size);
                 }
                 Step::Dispatch {
@@ -284,23 +304,26 @@ impl Gpu {
             let data_buffer = self.buffer(
                 "gpuscan data",
                 batch_bytes,
-                wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+                wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_DST
+                    | wgpu::BufferUsages::COPY_SRC,
             );
             let readback = self.buffer(
                 "gpuscan readback",
                 batch_bytes,
                 wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             );
-            let all: Vec<ScanPlan> = plans.iter().map(|(_, p)| p.clone()).collect();
-            let workspace = self.workspace(&all);
+            let workspace = self.workspace(plans.iter().map(|(_, p)| p));
             for (spec, plan) in &plans {
                 let start = (spec.first_row * geometry.cols) as usize;
                 let end = start + (spec.rows * geometry.cols) as usize;
                 let bytes = stored_bytes(data, start, end);
                 self.queue.write_buffer(&data_buffer, 0, &bytes);
-                let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("gpuscan batch"),
-                });
+                let mut encoder =
+                    self.device
+                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                            label: Some("gpuscan batch"),
+                        });
                 self.record_plan(&mut encoder, plan, elem, &workspace.buffers(&data_buffer));
                 let size = bytes.len() as u64;
                 drop(bytes);
