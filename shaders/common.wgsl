@@ -30,9 +30,13 @@ fn last_base_row(item: u32) -> u32 {
     return min(item * params.span + params.span, params.base_rows) - 1u;
 }
 
-// True when a lane starts inside `item`, so its value does not continue the item above.
-fn starts_lane(item: u32) -> bool {
-    return next_head(first_base_row(item)) <= last_base_row(item);
+// The first lane start after `item`, given `head`, a lane start inside it: one lane later,
+// unless an item spans several lanes (upper levels of short lanes), which needs the division.
+fn head_after(item: u32, head: u32) -> u32 {
+    if params.lane_len >= params.span {
+        return head + params.lane_len;
+    }
+    return next_head(last_base_row(item) + 1u);
 }
 
 // Where one invocation sits in a tile of `tile_cols` columns: invocations of one column are

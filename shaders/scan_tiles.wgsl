@@ -29,19 +29,22 @@ fn scan_tiles(
     let t = tile_thread(tile, local);
     let in_matrix = t.col < params.cols;
 
-    // Sequential scan of this invocation's rows.
+    // Sequential scan of this invocation's rows. `head` is the next lane start at or after
+    // the current row, so the division in `next_head` runs once, not once per row.
     var values: array<Elem, ELEMS_PER_THREAD>;
     var heads = 0u;
     var acc = IDENTITY;
     var flag = 0u;
+    var head = next_head(first_base_row(t.first_row));
     for (var j = 0u; j < ELEMS_PER_THREAD; j++) {
         let row = t.first_row + j;
         if in_matrix && row < params.rows {
             let x = items[item_index(row, t.col)];
-            if starts_lane(row) {
+            if head <= last_base_row(row) {
                 heads |= 1u << j;
                 flag = 1u;
                 acc = x;
+                head = head_after(row, head);
             } else {
                 acc = combine(acc, x);
             }

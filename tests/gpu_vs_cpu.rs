@@ -55,15 +55,21 @@ fn values(dtype: DType, n: usize, seed: u64) -> Array {
         DType::UInt16 => arr((0..n).map(|_| next() as u16).collect()),
         DType::UInt32 => arr((0..n).map(|_| next() as u32).collect()),
         DType::UInt64 => arr((0..n).map(|_| next()).collect()),
-        DType::Float16 => arr((0..n).map(|_| f16::from_f64(unit(next()) * 200.0 - 100.0)).collect()),
-        DType::Float32 => arr((0..n).map(|_| (unit(next()) * 200.0 - 100.0) as f32).collect()),
+        DType::Float16 => arr((0..n)
+            .map(|_| f16::from_f64(unit(next()) * 200.0 - 100.0))
+            .collect()),
+        DType::Float32 => arr((0..n)
+            .map(|_| (unit(next()) * 200.0 - 100.0) as f32)
+            .collect()),
         DType::Float64 => arr((0..n).map(|_| unit(next()) * 200.0 - 100.0).collect()),
         _ => unreachable!(),
     }
 }
 
 fn shaped(dtype: DType, shape: &[usize], seed: u64) -> Array {
-    values(dtype, shape.iter().product(), seed).into_shape(shape).unwrap()
+    values(dtype, shape.iter().product(), seed)
+        .into_shape(shape)
+        .unwrap()
 }
 
 fn arb_case() -> impl Strategy<Value = (Vec<usize>, Option<isize>, DType, Option<DType>, u64)> {
@@ -73,16 +79,19 @@ fn arb_case() -> impl Strategy<Value = (Vec<usize>, Option<isize>, DType, Option
     ];
     let dtype = prop::sample::select(DType::ALL.to_vec());
     let acc = prop::option::weighted(0.3, prop::sample::select(DType::ALL.to_vec()));
-    (shape, dtype, acc, any::<u64>(), any::<Option<i8>>()).prop_map(|(shape, dtype, acc, seed, axis)| {
-        let ndim = shape.len().max(1) as isize;
-        let axis = axis.map(|a| (a as isize).rem_euclid(2 * ndim) - ndim);
-        (shape, axis, dtype, acc, seed)
-    })
+    (shape, dtype, acc, any::<u64>(), any::<Option<i8>>()).prop_map(
+        |(shape, dtype, acc, seed, axis)| {
+            let ndim = shape.len().max(1) as isize;
+            let axis = axis.map(|a| (a as isize).rem_euclid(2 * ndim) - ndim);
+            (shape, axis, dtype, acc, seed)
+        },
+    )
 }
 
 proptest! {
+    // PROPTEST_CASES=100000 makes this a soak run.
     #![proptest_config(ProptestConfig {
-        cases: 512,
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000),
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
@@ -108,15 +117,28 @@ fn shared_ctx() -> Option<&'static Context> {
 fn every_gpu_dtype_runs_on_lavapipe() {
     let Some(ctx) = shared_ctx() else { return };
     let dtypes = ctx.gpu_dtypes();
-    for d in [DType::Bool, DType::Int8, DType::Int32, DType::UInt16, DType::Float32] {
+    for d in [
+        DType::Bool,
+        DType::Int8,
+        DType::Int32,
+        DType::UInt16,
+        DType::Float32,
+    ] {
         assert!(dtypes.contains(&d), "{d} must run on every adapter");
     }
-    if ctx.adapter_info().is_some_and(|i| i.name.contains("llvmpipe")) {
-        assert_eq!(dtypes.len(), DType::ALL.len(), "lavapipe has int64, f64 and f16: {dtypes:?}");
+    if ctx
+        .adapter_info()
+        .is_some_and(|i| i.name.contains("llvmpipe"))
+    {
+        assert_eq!(
+            dtypes.len(),
+            DType::ALL.len(),
+            "lavapipe has int64, f64 and f16: {dtypes:?}"
+        );
     }
 }
 
-/// Lengths around the default tile (T = 1024) and its square, for one float and one int dtype,
+/// Lengths around the default tile (T = 2048) and its square, for one float and one int dtype,
 /// as one lane and as many lanes of the last axis.
 #[test]
 fn lengths_at_default_tile_and_level_boundaries() {
@@ -137,21 +159,57 @@ fn lengths_at_default_tile_and_level_boundaries() {
 /// contiguous and strided lanes.
 #[test]
 fn lengths_at_small_tile_level_boundaries() {
-    let tile = TileConfig { workgroup_size: 16, elements_per_thread: 2 };
-    let Some(ctx) = gpu_context_with(ContextOptions::default().tile(tile)) else { return };
+    let tile = TileConfig {
+        workgroup_size: 16,
+        elements_per_thread: 2,
+    };
+    let Some(ctx) = gpu_context_with(ContextOptions::default().tile(tile)) else {
+        return;
+    };
     let t = tile.tile_len() as usize;
-    for n in [t - 1, t, t + 1, t * t - 1, t * t, t * t + 1, t * t * t - 1, t * t * t + 1] {
-        for dtype in [DType::Float32, DType::Int32, DType::Float64, DType::UInt64, DType::Bool, DType::Float16] {
+    for n in [
+        t - 1,
+        t,
+        t + 1,
+        t * t - 1,
+        t * t,
+        t * t + 1,
+        t * t * t - 1,
+        t * t * t + 1,
+    ] {
+        for dtype in [
+            DType::Float32,
+            DType::Int32,
+            DType::Float64,
+            DType::UInt64,
+            DType::Bool,
+            DType::Float16,
+        ] {
             let a = values(dtype, n, n as u64 ^ 0xABCD);
-            check(&ctx, &a, Cumsum::new(), &format!("{dtype} n = {n} (T = {t})"));
+            check(
+                &ctx,
+                &a,
+                Cumsum::new(),
+                &format!("{dtype} n = {n} (T = {t})"),
+            );
         }
     }
     // Strided lanes: 3 columns make tiles of 4 columns x 8 rows.
     for rows in [7, 8, 9, 63, 64, 65, 513, 4097] {
         let a = shaped(DType::Int64, &[rows, 3], rows as u64);
-        check(&ctx, &a, Cumsum::new().axis(0), &format!("({rows}, 3) axis 0"));
+        check(
+            &ctx,
+            &a,
+            Cumsum::new().axis(0),
+            &format!("({rows}, 3) axis 0"),
+        );
         let a = shaped(DType::Float32, &[2, rows, 5], rows as u64);
-        check(&ctx, &a, Cumsum::new().axis(1), &format!("(2, {rows}, 5) axis 1"));
+        check(
+            &ctx,
+            &a,
+            Cumsum::new().axis(1),
+            &format!("(2, {rows}, 5) axis 1"),
+        );
     }
     // Short lanes packed many to a tile, with lane starts at every offset within it.
     for lane in [1, 2, 3, 5, 31, 32, 33, 1000] {
@@ -164,34 +222,66 @@ fn lengths_at_small_tile_level_boundaries() {
 #[test]
 fn chunked_bindings_carry_the_running_sum() {
     let options = ContextOptions::default().max_binding_bytes(4096);
-    let Some(ctx) = gpu_context_with(options) else { return };
-    for dtype in [DType::Float32, DType::Int64, DType::Float16, DType::Int8, DType::Bool] {
+    let Some(ctx) = gpu_context_with(options) else {
+        return;
+    };
+    for dtype in [
+        DType::Float32,
+        DType::Int64,
+        DType::Float16,
+        DType::Int8,
+        DType::Bool,
+    ] {
         let a = values(dtype, 10_001, 3);
         check(&ctx, &a, Cumsum::new(), &format!("{dtype} 1-D in chunks"));
         let a = shaped(dtype, &[7, 301, 3], 4);
         for axis in [0, 1, 2] {
-            check(&ctx, &a, Cumsum::new().axis(axis), &format!("{dtype} 3-D axis {axis} in chunks"));
+            check(
+                &ctx,
+                &a,
+                Cumsum::new().axis(axis),
+                &format!("{dtype} 3-D axis {axis} in chunks"),
+            );
         }
         // Rows of 2001 elements are wider than a 4 KiB binding for every stored size.
         let a = shaped(dtype, &[5, 2001], 5);
-        check(&ctx, &a, Cumsum::new().axis(0), &format!("{dtype} wide rows"));
+        check(
+            &ctx,
+            &a,
+            Cumsum::new().axis(0),
+            &format!("{dtype} wide rows"),
+        );
     }
 }
 
 /// Tiny staging batches stream the array through the GPU, carrying across batches.
 #[test]
 fn streamed_batches_carry_the_running_sum() {
-    let options = ContextOptions::default().batch_bytes(6000).max_binding_bytes(2048);
-    let Some(ctx) = gpu_context_with(options) else { return };
+    let options = ContextOptions::default()
+        .batch_bytes(6000)
+        .max_binding_bytes(2048);
+    let Some(ctx) = gpu_context_with(options) else {
+        return;
+    };
     for dtype in [DType::Float32, DType::UInt32, DType::Float16] {
         let a = values(dtype, 20_000, 9);
         check(&ctx, &a, Cumsum::new(), &format!("{dtype} 1-D in batches"));
         let a = shaped(dtype, &[9, 50, 13], 10);
         for axis in [0, 1, 2] {
-            check(&ctx, &a, Cumsum::new().axis(axis), &format!("{dtype} axis {axis} in batches"));
+            check(
+                &ctx,
+                &a,
+                Cumsum::new().axis(axis),
+                &format!("{dtype} axis {axis} in batches"),
+            );
         }
         let a = shaped(dtype, &[4, 3001], 11);
-        check(&ctx, &a, Cumsum::new().axis(0), &format!("{dtype} wide rows in batches"));
+        check(
+            &ctx,
+            &a,
+            Cumsum::new().axis(0),
+            &format!("{dtype} wide rows in batches"),
+        );
     }
 }
 
@@ -210,12 +300,22 @@ fn float32_larger_than_one_binding() {
         assert_eq!(g, acc, "element {i}");
     }
     // Strided: rows of 26M float32 (104 MB) are one chunk each; the carry crosses chunks.
-    let a = Array::from_shape_vec(&[2, 26_000_000], (0..52_000_000u32).map(|i| (i % 5) as f32).collect()).unwrap();
-    let r = ctx.cumsum(&a, &Cumsum::new().axis(0).device(Device::Gpu)).unwrap();
+    let a = Array::from_shape_vec(
+        &[2, 26_000_000],
+        (0..52_000_000u32).map(|i| (i % 5) as f32).collect(),
+    )
+    .unwrap();
+    let r = ctx
+        .cumsum(&a, &Cumsum::new().axis(0).device(Device::Gpu))
+        .unwrap();
     let got = r.as_slice::<f32>().unwrap();
     for i in (0..26_000_000u32).step_by(9973) {
         let j = i as usize + 26_000_000;
-        assert_eq!(got[j], (i % 5) as f32 + ((i + 26_000_000) % 5) as f32, "column {i}");
+        assert_eq!(
+            got[j],
+            (i % 5) as f32 + ((i + 26_000_000) % 5) as f32,
+            "column {i}"
+        );
     }
 }
 
@@ -232,15 +332,29 @@ fn missing_features_are_reported_and_auto_falls_back() {
         ..Default::default()
     }))
     .unwrap();
-    let ctx = Context::from_device(device, queue, ContextOptions::default().auto_threshold(0)).unwrap();
+    let ctx =
+        Context::from_device(device, queue, ContextOptions::default().auto_threshold(0)).unwrap();
     let a = Array::from_vec(vec![1i32, 2, 3]);
-    let err = ctx.cumsum(&a, &Cumsum::new().device(Device::Gpu)).unwrap_err();
-    assert!(matches!(err, gpuscan::Error::MissingFeature { feature: "SHADER_INT64", .. }), "{err}");
+    let err = ctx
+        .cumsum(&a, &Cumsum::new().device(Device::Gpu))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            gpuscan::Error::MissingFeature {
+                feature: "SHADER_INT64",
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("SHADER_INT64"));
     let r = ctx.cumsum(&a, &Cumsum::new()).unwrap();
     assert_eq!(r.as_slice::<i64>().unwrap(), &[1, 3, 6]);
     // int32 accumulation needs no feature and runs on the caller's device.
-    let r = ctx.cumsum(&a, &Cumsum::new().dtype(DType::Int32).device(Device::Gpu)).unwrap();
+    let r = ctx
+        .cumsum(&a, &Cumsum::new().dtype(DType::Int32).device(Device::Gpu))
+        .unwrap();
     assert_eq!(r.as_slice::<i32>().unwrap(), &[1, 3, 6]);
 }
 
@@ -261,6 +375,9 @@ fn gpu_results_are_deterministic() {
     let a = values(DType::Float32, 300_001, 42);
     let first = bits(&ctx.cumsum(&a, &Cumsum::new().device(Device::Gpu)).unwrap());
     for _ in 0..3 {
-        assert_eq!(bits(&ctx.cumsum(&a, &Cumsum::new().device(Device::Gpu)).unwrap()), first);
+        assert_eq!(
+            bits(&ctx.cumsum(&a, &Cumsum::new().device(Device::Gpu)).unwrap()),
+            first
+        );
     }
 }

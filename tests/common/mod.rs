@@ -17,7 +17,10 @@ pub fn gpu_context_with(options: ContextOptions) -> Option<Context> {
         return Some(ctx);
     }
     if std::env::var("GPUSCAN_GPU_OPTIONAL").as_deref() == Ok("1") {
-        eprintln!("skipping GPU checks: {}", ctx.gpu_unavailable_reason().unwrap_or(""));
+        eprintln!(
+            "skipping GPU checks: {}",
+            ctx.gpu_unavailable_reason().unwrap_or("")
+        );
         return None;
     }
     panic!(
@@ -110,7 +113,13 @@ pub fn reference(x: &[f64], g: &Geometry) -> (Vec<f64>, Vec<f64>) {
 /// non-finite values must match exactly. Elements where a finite partial sum could overflow
 /// (`cumsum(|x|)` beyond the dtype's largest value) depend on the summation order (section 5)
 /// and are skipped.
-pub fn assert_close_to_reference(result: &Array, input_in_acc: &[f64], g: &Geometry, acc: DType, what: &str) {
+pub fn assert_close_to_reference(
+    result: &Array,
+    input_in_acc: &[f64],
+    g: &Geometry,
+    acc: DType,
+    what: &str,
+) {
     let out = result.dtype();
     let e = eps(acc).max(eps(out));
     let rtol = e * (16.0 + (g.lane_len as f64).sqrt());
