@@ -111,8 +111,9 @@ impl Context {
     /// [`Context::with_options`] without blocking.
     pub async fn with_options_async(options: ContextOptions) -> Result<Context> {
         options.tile.validate(1024)?;
-        match Gpu::request(options.tile, overrides(&options)).await {
-            Ok(gpu) => Ok(Self::from_gpu(gpu, &options)),
+        match Gpu::request_device().await {
+            // A device that cannot run the requested tile shape is the caller's error.
+            Ok((device, queue)) => Self::from_device(device, queue, options),
             Err(reason) => Ok(Context {
                 gpu: None,
                 no_gpu: Some(reason),

@@ -568,6 +568,15 @@ mod tests {
     }
 
     #[test]
+    fn tile_shapes_are_validated() {
+        assert!(TileConfig::default().validate(256).is_ok());
+        for (workgroup_size, elements_per_thread) in [(3, 4), (0, 4), (512, 4), (64, 0), (64, 17)] {
+            let tile = TileConfig { workgroup_size, elements_per_thread };
+            assert!(tile.validate(256).is_err(), "{tile:?}");
+        }
+    }
+
+    #[test]
     fn level_count_grows_with_tile_powers() {
         let tile = TileConfig::default();
         let t = tile.tile_len() as u64;

@@ -82,11 +82,9 @@ impl Gpu {
         })
     }
 
-    /// Creates a device on the adapter that wgpu's environment variables select.
-    pub async fn request(
-        tile: TileConfig,
-        overrides: LimitOverrides,
-    ) -> std::result::Result<Gpu, String> {
+    /// Creates a device on the adapter that wgpu's environment variables select; `Err` says why
+    /// there is none.
+    pub async fn request_device() -> std::result::Result<(wgpu::Device, wgpu::Queue), String> {
         let adapter = select_adapter().await?;
         let features = adapter.features() & WANTED_FEATURES;
         let (device, queue) = adapter
@@ -102,7 +100,7 @@ impl Gpu {
         device.on_uncaptured_error(Arc::new(|e: wgpu::Error| {
             eprintln!("gpuscan: uncaptured wgpu error: {e}");
         }));
-        Gpu::new(device, queue, tile, overrides).map_err(|e| e.to_string())
+        Ok((device, queue))
     }
 
     /// Whether this device can scan accumulator dtype `dtype`; the error names what is missing.
