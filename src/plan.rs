@@ -571,7 +571,10 @@ mod tests {
     fn tile_shapes_are_validated() {
         assert!(TileConfig::default().validate(256).is_ok());
         for (workgroup_size, elements_per_thread) in [(3, 4), (0, 4), (512, 4), (64, 0), (64, 17)] {
-            let tile = TileConfig { workgroup_size, elements_per_thread };
+            let tile = TileConfig {
+                workgroup_size,
+                elements_per_thread,
+            };
             assert!(tile.validate(256).is_err(), "{tile:?}");
         }
     }
