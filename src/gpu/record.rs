@@ -135,30 +135,30 @@ impl Gpu {
                     grid: carry.dispatch.grid,
                 });
             }
-            let items_of = |level: &Level| match level.items {
-                None => ((buffers.data, chunk.window), chunk.elem_offset),
-                Some(range) => ((buffers.scratch, range), 0),
+            // Level 0 works on the chunk's window, upper levels on tile totals in scratch.
+            let step = |pass: Pass, level: &Level| {
+                let (items, offset) = match level.items {
+                    None => ((buffers.data, chunk.window), chunk.elem_offset),
+                    Some(range) => ((buffers.scratch, range), 0),
+                };
+                Step::Dispatch {
+                    pass,
+                    params: level_params(chunk, level, offset),
+                    items,
+                    aux: (buffers.scratch, level.totals),
+                    grid: level.dispatch.grid,
+                }
             };
-            for level in &chunk.levels {
-                let (items, offset) = items_of(level);
-                steps.push(Step::Dispatch {
-                    pass: Pass::ScanTiles,
-                    params: level_params(chunk, level, offset),
-                    items,
-                    aux: (buffers.scratch, level.totals),
-                    grid: level.dispatch.grid,
-                });
-            }
-            for level in chunk.levels.iter().rev().filter(|l| l.tiles_y > 1) {
-                let (items, offset) = items_of(level);
-                steps.push(Step::Dispatch {
-                    pass: Pass::AddOffsets,
-                    params: level_params(chunk, level, offset),
-                    items,
-                    aux: (buffers.scratch, level.totals),
-                    grid: level.dispatch.grid,
-                });
-            }
+            // Scan bottom-up, then add offsets top-down where a level has several tile rows.
+            steps.extend(chunk.levels.iter().map(|l| step(Pass::ScanTiles, l)));
+            steps.extend(
+                chunk
+                    .levels
+                    .iter()
+                    .rev()
+                    .filter(|l| l.tiles_y > 1)
+                    .map(|l| step(Pass::AddOffsets, l)),
+            );
         }
         if let Some(out) = &plan.carry_out {
             steps.push(Step::Copy {
