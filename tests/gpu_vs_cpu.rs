@@ -11,7 +11,8 @@ use half::f16;
 use proptest::prelude::*;
 
 /// Checks one cumsum on the GPU against the CPU: integers and bools bit for bit, floats within
-/// section 7's tolerance of the reference (the CPU result too).
+/// section 7's tolerance of the reference. The CPU result is held to it too, except in float16,
+/// where numpy's sequential rounding legitimately stalls (at 2048 for sums of values below 1).
 fn check(ctx: &Context, a: &Array, opts: Cumsum, what: &str) {
     let acc = opts.dtype.unwrap_or_else(|| a.dtype().cumsum_default());
     if !ctx.gpu_dtypes().contains(&acc) {
@@ -24,7 +25,9 @@ fn check(ctx: &Context, a: &Array, opts: Cumsum, what: &str) {
     if acc.is_float() {
         let (g, _) = Geometry::resolve(a.shape(), opts.axis).unwrap();
         let x = to_f64(&a.astype(acc));
-        assert_close_to_reference(&cpu, &x, &g, acc, &format!("{what} (cpu)"));
+        if acc != DType::Float16 {
+            assert_close_to_reference(&cpu, &x, &g, acc, &format!("{what} (cpu)"));
+        }
         assert_close_to_reference(&gpu, &x, &g, acc, &format!("{what} (gpu)"));
     } else {
         assert_eq!(bits(&gpu), bits(&cpu), "{what}");
@@ -89,12 +92,7 @@ fn arb_case() -> impl Strategy<Value = (Vec<usize>, Option<isize>, DType, Option
 }
 
 proptest! {
-    // PROPTEST_CASES=100000 makes this a soak run.
-    #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(config())]
 
     #[test]
     fn gpu_matches_cpu_for_random_shapes_axes_and_dtypes(case in arb_case()) {
@@ -105,6 +103,26 @@ proptest! {
         opts.axis = axis;
         opts.dtype = acc;
         check(ctx, &a, opts, &format!("{dtype} {shape:?} axis {axis:?} dtype {acc:?}"));
+    }
+}
+
+/// 1000 cases from a fixed seed, so CI is repeatable; `PROPTEST_CASES=100000
+/// PROPTEST_RNG_SEED=$RANDOM` makes a soak run.
+fn config() -> ProptestConfig {
+    let default = ProptestConfig::default();
+    let seeded = std::env::var_os("PROPTEST_RNG_SEED").is_some();
+    ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000),
+        rng_seed: if seeded {
+            default.rng_seed
+        } else {
+            proptest::test_runner::RngSeed::Fixed(0x5EED_CAFE)
+        },
+        failure_persistence: None,
+        ..default
     }
 }
 

@@ -111,8 +111,8 @@ pub fn reference(x: &[f64], g: &Geometry) -> (Vec<f64>, Vec<f64>) {
 /// Checks a float result against the reference: per element within
 /// `eps * (16 + sqrt(lane_len)) * cumsum(|x|)` of the reference rounded to the output dtype;
 /// non-finite values must match exactly. Elements where a finite partial sum could overflow
-/// (`cumsum(|x|)` beyond the dtype's largest value) depend on the summation order (section 5)
-/// and are skipped.
+/// (`cumsum(|x|)`, widened by the tolerance, reaching the dtype's largest value) depend on the
+/// summation order (section 5) and are skipped.
 pub fn assert_close_to_reference(
     result: &Array,
     input_in_acc: &[f64],
@@ -127,7 +127,8 @@ pub fn assert_close_to_reference(
     let got = to_f64(result);
     let largest = max_finite(acc).min(max_finite(out));
     for i in 0..got.len() {
-        if abs[i].is_finite() && abs[i] > largest {
+        // Within the tolerance, rounding may carry a sum just below the largest value past it.
+        if abs[i].is_finite() && abs[i] * (1.0 + rtol) >= largest {
             continue;
         }
         let want = round_to(reference[i], out);
