@@ -13,8 +13,9 @@ use crate::options::{Cumsum, Device};
 use crate::plan::{Geometry, TileConfig};
 use crate::resident::GpuArray;
 
-/// Elements from which [`Device::Auto`] uses a hardware GPU. Measured on lavapipe, a software
-/// adapter never beats the CPU path, so `Auto` keeps software adapters for explicit use only.
+/// Elements from which [`Device::Auto`] uses a hardware GPU: an estimate until measured on
+/// hardware. On lavapipe the GPU never beat the CPU path (2^4 to 2^24 elements measured), so
+/// `Auto` keeps software adapters for explicit use only.
 pub const DEFAULT_AUTO_THRESHOLD: usize = 1 << 20;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -319,7 +320,7 @@ impl Context {
     pub fn gpu_zeros(&self, dtype: DType, shape: &[usize]) -> Result<GpuArray> {
         let gpu = self.gpu()?;
         let elem = gpu.supports(dtype)?;
-        let bytes = shape.iter().map(|&d| d as u64).product::<u64>() * elem.size();
+        let bytes = stored_bytes_of(shape, elem)?;
         gpu.check_buffer_size(bytes, "the array")?;
         let buffer = gpu.scoped(|| Ok(gpu.buffer("gpuscan array", bytes, resident_usage())))?;
         Ok(GpuArray {
@@ -435,6 +436,14 @@ fn overrides(options: &ContextOptions) -> LimitOverrides {
         max_binding_bytes: options.max_binding_bytes,
         batch_bytes: options.batch_bytes,
     }
+}
+
+/// Bytes `shape` takes in `elem`'s storage, or `TooLarge` if that overflows.
+pub(crate) fn stored_bytes_of(shape: &[usize], elem: GpuElem) -> Result<u64> {
+    shape
+        .iter()
+        .try_fold(elem.size(), |acc, &d| acc.checked_mul(d as u64))
+        .ok_or_else(|| Error::TooLarge(format!("shape {shape:?} overflows a byte count")))
 }
 
 fn resident_usage() -> wgpu::BufferUsages {

@@ -38,7 +38,8 @@ pub enum Error {
     /// The adapter lacks a feature that this accumulation dtype needs on the GPU.
     #[error("the adapter cannot scan {dtype} on the GPU: it lacks the {feature} feature")]
     MissingFeature { dtype: DType, feature: &'static str },
-    /// Two GPU objects that must live on the same device do not.
+    /// An argument gpuscan cannot take (a kernel shape the device cannot run, a GPU array of
+    /// another context, a buffer too small or without the needed usage); the message says which.
     #[error("{0}")]
     InvalidArgument(String),
     /// wgpu reported a validation error, out-of-memory, or a lost device.

@@ -145,7 +145,9 @@ impl DeviceLimits {
     /// The most data bytes one chunk can hold: a binding, less the slack its aligned start may
     /// need, and never so many elements that a `u32` index overflows.
     pub fn chunk_capacity(&self, elem_size: u64) -> u64 {
-        let bytes = self.max_binding_bytes.min(self.max_buffer_bytes) - self.offset_alignment;
+        let bytes = (self.max_binding_bytes.min(self.max_buffer_bytes))
+            .saturating_sub(self.offset_alignment)
+            .max(elem_size);
         let bytes = bytes - bytes % elem_size;
         bytes.min((i32::MAX as u64) * elem_size)
     }

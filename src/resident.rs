@@ -55,8 +55,7 @@ impl GpuArray {
         shape: &[usize],
         dtype: DType,
     ) -> Result<GpuArray> {
-        let needed: u64 =
-            shape.iter().map(|&d| d as u64).product::<u64>() * Self::stored_size(dtype);
+        let needed = crate::context::stored_bytes_of(shape, crate::gpu::GpuElem::of(dtype))?;
         if buffer.size() < needed {
             return Err(Error::InvalidArgument(format!(
                 "a buffer of {} bytes cannot hold {shape:?} {dtype} ({needed} bytes)",
