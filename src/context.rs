@@ -237,12 +237,34 @@ impl Context {
     ) -> Result<Data> {
         let gpu = self.use_gpu(acc, g.len(), device)?;
         let mut data = cast_data(a.data(), acc);
-        if gpu {
-            self.gpu()?.scan_host(&mut data, g)?;
-        } else {
-            cpu::scan_data(&mut data, g);
-        }
+        self.scan(&mut data, g, gpu)?;
         Ok(data)
+    }
+
+    fn scan(&self, data: &mut Data, g: &Geometry, gpu: bool) -> Result<()> {
+        if gpu {
+            self.gpu()?.scan_host(data, g)
+        } else {
+            cpu::scan_data(data, g);
+            Ok(())
+        }
+    }
+
+    /// [`Context::cumsum`] of an array it may consume: when `a` already holds the accumulation
+    /// dtype its buffer is scanned in place, so no second copy of the data is made.
+    pub fn cumsum_owned(&self, a: Array, options: &Cumsum) -> Result<Array> {
+        let (geometry, shape) = Geometry::resolve(a.shape(), options.axis)?;
+        let acc = options.dtype.unwrap_or_else(|| a.dtype().cumsum_default());
+        let gpu = self.use_gpu(acc, geometry.len(), options.device)?;
+        let mut data = if a.dtype() == acc {
+            a.into_parts().0
+        } else {
+            let cast = cast_data(a.view().data(), acc);
+            drop(a);
+            cast
+        };
+        self.scan(&mut data, &geometry, gpu)?;
+        Array::from_data(&shape, data)
     }
 
     /// `np.cumsum(a, axis, dtype)`.

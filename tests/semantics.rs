@@ -1542,3 +1542,29 @@ fn resident_record_cumsum_wrong_dst_shape() {
         }
     }
 }
+
+#[test]
+fn cumsum_owned_matches_cumsum() {
+    let ctxs = [Some(cpu()), gpu()];
+    for ctx in ctxs.into_iter().flatten() {
+        for dtype in [Int64, Int32, Float32, Bool] {
+            let a = make(
+                dtype,
+                &[3, 4],
+                &[1.0, 2.0, 0.0, 4.0, 5.0, -6.0, 7.0, 8.0, 9.0, 0.0, 1.0, 2.0],
+            );
+            for axis in [None, Some(0), Some(-1)] {
+                let want = ctx.cumsum(&a, &opts(axis)).unwrap();
+                let got = ctx.cumsum_owned(a.clone(), &opts(axis)).unwrap();
+                assert_same(&format!("{dtype} axis {axis:?}"), &got, &want);
+            }
+        }
+        let err = ctx
+            .cumsum_owned(arr(Int64, &[1.0]), &opts(Some(1)))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "axis 1 is out of bounds for array of dimension 1"
+        );
+    }
+}
