@@ -399,3 +399,27 @@ fn gpu_results_are_deterministic() {
         );
     }
 }
+
+/// One context serves several threads at once (error scopes are per thread in wgpu).
+#[test]
+fn one_context_serves_many_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Context>();
+    let Some(ctx) = shared_ctx() else { return };
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            s.spawn(move || {
+                for round in 0..5 {
+                    let n = 1000 + 3001 * (t as usize) + 17 * round;
+                    let a = shaped(DType::Int32, &[n / 7, 7], t * 100 + round as u64);
+                    check(
+                        ctx,
+                        &a,
+                        Cumsum::new().axis(round as isize % 2),
+                        &format!("thread {t} round {round}"),
+                    );
+                }
+            });
+        }
+    });
+}
