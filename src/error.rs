@@ -42,6 +42,12 @@ pub enum Error {
     /// another context, a buffer too small or without the needed usage); the message says which.
     #[error("{0}")]
     InvalidArgument(String),
+    /// Reading or writing a file failed.
+    #[error("{0}")]
+    Io(String),
+    /// A file is not a valid `.npy` file, or holds a dtype gpuscan does not handle.
+    #[error("{0}")]
+    Format(String),
     /// wgpu reported a validation error, out-of-memory, or a lost device.
     #[error("GPU error: {0}")]
     Gpu(String),

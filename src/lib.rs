@@ -34,6 +34,7 @@ mod error;
 mod gpu;
 #[cfg(feature = "ndarray")]
 mod nd;
+pub mod npy;
 mod options;
 pub mod plan;
 mod resident;

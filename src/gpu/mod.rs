@@ -20,7 +20,8 @@ const WANTED_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
     .union(wgpu::Features::SHADER_INT64)
     .union(wgpu::Features::SHADER_F64)
     .union(wgpu::Features::SUBGROUP)
-    .union(wgpu::Features::TIMESTAMP_QUERY);
+    .union(wgpu::Features::TIMESTAMP_QUERY)
+    .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS);
 
 /// Host memory one upload-scan-download batch may stage; larger arrays stream in batches.
 pub(crate) const DEFAULT_BATCH_BYTES: u64 = 1 << 30;

@@ -1,0 +1,547 @@
+//! `gpuscan bench`: the CPU path, the GPU scan on resident data, the GPU end to end, and a
+//! plain GPU buffer copy of the same bytes (the bandwidth ceiling), in one run, over 1-D sizes
+//! and the axes of a 2-D array; every result checked against a float64 (or exact) reference.
+
+mod cases;
+mod clock;
+mod plot;
+mod report;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use gpuscan::{Array, Context, Cumsum, DType, Device, GpuArray};
+
+use crate::CliError;
+use cases::{Accuracy, Case, Reference};
+use clock::{host_sample, medians, GpuClock, Repeats, Sample, Timing};
+
+/// 2^10, 2^12 ... 2^26: powers of 4 across the range where launch overhead gives way to
+/// bandwidth.
+const DEFAULT_SIZES: &str = "1024,4096,16384,65536,262144,1048576,4194304,16777216,67108864";
+
+/// The scan strategies the GPU path implements.
+const STRATEGIES: [&str; 1] = ["blelloch"];
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// 1-D lengths, comma-separated (2^20 and 1<<20 work too); `none` skips the 1-D cases.
+    #[arg(long, value_name = "N,...", default_value = DEFAULT_SIZES)]
+    sizes: String,
+    /// Input dtypes by numpy name, comma-separated; each scans in numpy's accumulation dtype.
+    #[arg(long, value_name = "DTYPE,...", default_value = "float32")]
+    dtype: String,
+    /// Shape of the multi-dimensional case, e.g. 4096x4096; `none` skips it.
+    #[arg(long, value_name = "AxB", default_value = "4096x4096")]
+    shape: String,
+    /// Axes of --shape to scan along, comma-separated (negative counts from the end).
+    #[arg(
+        long,
+        value_name = "A,...",
+        default_value = "0,1",
+        allow_hyphen_values = true
+    )]
+    axis: String,
+    /// Timed runs after the one warm-up (default: adapts, 5 to 25, about 0.5 s per row).
+    #[arg(long, value_name = "N")]
+    repeats: Option<String>,
+    /// Only the CPU rows (`cpu`) or only the GPU rows (`gpu`); default both.
+    #[arg(long, value_name = "cpu|gpu")]
+    device: Option<String>,
+    /// The GPU scan strategy.
+    #[arg(long, value_name = "NAME", default_value = STRATEGIES[0])]
+    strategy: String,
+    /// One JSON object per line: the adapter, then one per measurement.
+    #[arg(long)]
+    json: bool,
+    /// Write a throughput-versus-size chart of the 1-D cases as SVG.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+}
+
+/// What one row measures.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum PathKind {
+    Cpu,
+    GpuResident,
+    GpuEndToEnd,
+    Copy,
+}
+
+impl PathKind {
+    pub const ALL: [PathKind; 4] = [
+        PathKind::Cpu,
+        PathKind::GpuResident,
+        PathKind::GpuEndToEnd,
+        PathKind::Copy,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PathKind::Cpu => "cpu",
+            PathKind::GpuResident => "gpu-resident",
+            PathKind::GpuEndToEnd => "gpu-end-to-end",
+            PathKind::Copy => "copy",
+        }
+    }
+
+    /// Rows that run a scan on the GPU (they carry a strategy and the two ratios).
+    pub fn is_gpu_scan(self) -> bool {
+        matches!(self, PathKind::GpuResident | PathKind::GpuEndToEnd)
+    }
+}
+
+/// One row of the result.
+#[derive(Clone, Debug)]
+pub struct Measurement {
+    pub path: PathKind,
+    pub runs: usize,
+    pub median: Sample,
+    pub timing: Timing,
+    /// `None` for the copy, which computes nothing.
+    pub accuracy: Option<Accuracy>,
+    /// CPU seconds over these seconds, for GPU scan rows when the CPU row ran.
+    pub speedup: Option<f64>,
+    /// These seconds over the copy's, for GPU scan rows when the copy ran.
+    pub scan_over_copy: Option<f64>,
+}
+
+impl Measurement {
+    pub fn gelem_per_s(&self, case: &Case) -> f64 {
+        case.elements() as f64 / self.median.seconds / 1e9
+    }
+}
+
+/// The validated options.
+struct Plan {
+    cases: Vec<Case>,
+    cpu: bool,
+    gpu: bool,
+    repeats: Repeats,
+    strategy: &'static str,
+}
+
+impl Plan {
+    fn new(args: &Args) -> Result<Plan, CliError> {
+        let strategy = STRATEGIES
+            .into_iter()
+            .find(|s| *s == args.strategy.trim())
+            .ok_or_else(|| {
+                CliError(format!(
+                    "unknown strategy '{}': available strategies: {}",
+                    args.strategy,
+                    STRATEGIES.join(", ")
+                ))
+            })?;
+        let (cpu, gpu) = match args.device.as_deref().map(str::trim) {
+            None => (true, true),
+            Some("cpu") => (true, false),
+            Some("gpu") => (false, true),
+            Some(other) => {
+                return Err(CliError(format!(
+                    "--device: unknown device '{other}': expected cpu or gpu"
+                )))
+            }
+        };
+        let fixed = match &args.repeats {
+            None => None,
+            Some(s) => match s.trim().parse::<usize>() {
+                Ok(n) if n >= 1 => Some(n),
+                _ => {
+                    return Err(CliError(format!(
+                        "--repeats: '{s}' is not a positive whole number"
+                    )))
+                }
+            },
+        };
+        let dtypes = cases::parse_dtypes(&args.dtype)?;
+        let sizes = cases::parse_sizes(&args.sizes)?;
+        let shape = cases::parse_shape(&args.shape)?;
+        let axes = match &shape {
+            Some(s) => cases::parse_axes(&args.axis, s.len())?,
+            None => Vec::new(),
+        };
+        let mut cases = Vec::new();
+        for &dtype in &dtypes {
+            for &n in &sizes {
+                cases.push(Case {
+                    dtype,
+                    shape: vec![n],
+                    axis: None,
+                });
+            }
+            if let Some(shape) = &shape {
+                for &axis in &axes {
+                    cases.push(Case {
+                        dtype,
+                        shape: shape.clone(),
+                        axis: Some(axis),
+                    });
+                }
+            }
+        }
+        check_memory(&cases)?;
+        if cases.is_empty() {
+            return Err(CliError(
+                "nothing to measure: --sizes and --shape are both none".into(),
+            ));
+        }
+        if args.plot.is_some() && sizes.is_empty() {
+            return Err(CliError(
+                "--plot charts the 1-D cases, and --sizes is none".into(),
+            ));
+        }
+        Ok(Plan {
+            cases,
+            cpu,
+            gpu,
+            repeats: Repeats { fixed },
+            strategy,
+        })
+    }
+
+    /// The rows a case gets, given whether the GPU can scan its dtype here.
+    fn paths(&self, on_gpu: bool) -> Vec<PathKind> {
+        PathKind::ALL
+            .into_iter()
+            .filter(|&p| match p {
+                PathKind::Cpu => self.cpu,
+                _ => self.gpu && on_gpu,
+            })
+            .collect()
+    }
+}
+
+pub fn run(args: Args) -> Result<(), CliError> {
+    let started = Instant::now();
+    let plan = Plan::new(&args)?;
+    // Fail on an unwritable path now, not after the whole run.
+    let plot_file =
+        match &args.plot {
+            Some(path) => Some(std::fs::File::create(path).map_err(|e| {
+                CliError(format!("cannot write the plot to {}: {e}", path.display()))
+            })?),
+            None => None,
+        };
+    let outcome = bench(&args, &plan, plot_file);
+    if let (Err(_), Some(path)) = (&outcome, &args.plot) {
+        // No half-written or empty chart is left behind.
+        let _ = std::fs::remove_file(path);
+    }
+    let total = outcome?;
+    eprintln!(
+        "{total} measurement{} in {:.1} s",
+        if total == 1 { "" } else { "s" },
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Everything after the options are checked: the measurements, the report and the chart.
+/// Returns how many measurements were taken.
+fn bench(args: &Args, plan: &Plan, plot_file: Option<std::fs::File>) -> Result<usize, CliError> {
+    let ctx = Context::new()?;
+    let gpu_dtypes = ctx.gpu_dtypes();
+    if plan.gpu {
+        if let Some(reason) = ctx.gpu_unavailable_reason() {
+            if !plan.cpu {
+                return Err(CliError(format!("--device gpu: no GPU adapter: {reason}")));
+            }
+            eprintln!("no GPU adapter ({reason}): only the cpu rows are measured");
+        } else {
+            let missing: Vec<DType> = unique_accs(&plan.cases)
+                .filter(|acc| !gpu_dtypes.contains(acc))
+                .collect();
+            for acc in missing {
+                // Say which feature is missing, in the library's words.
+                let why = ctx
+                    .gpu_zeros(acc, &[1])
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default();
+                if !plan.cpu {
+                    return Err(CliError(format!("--device gpu: {why}")));
+                }
+                eprintln!("{why}: only the cpu rows are measured for {acc}");
+            }
+        }
+    }
+    let clock = match (plan.gpu, ctx.device(), ctx.queue()) {
+        (true, Some(device), Some(queue)) => Some(GpuClock::new(device, queue)),
+        _ => None,
+    };
+
+    let mut printer = report::Printer::new(args.json);
+    printer.adapter(&ctx, clock.as_ref(), &plan.repeats, plan.strategy);
+
+    let max_buffer = ctx.device().map_or(0, |d| d.limits().max_buffer_size);
+    let rows: Vec<Vec<PathKind>> = plan
+        .cases
+        .iter()
+        .map(|c| {
+            let mut paths = plan.paths(clock.is_some() && gpu_dtypes.contains(&c.acc()));
+            // The end-to-end path streams large arrays in batches; the resident rows need the
+            // whole array in one buffer.
+            let stored = c.elements() as u64 * GpuArray::stored_size(c.acc());
+            if paths.contains(&PathKind::GpuResident) && stored > max_buffer {
+                eprintln!(
+                    "{}: {stored} bytes exceed the adapter's largest buffer ({max_buffer} \
+                     bytes); skipping gpu-resident and copy",
+                    c.label()
+                );
+                paths.retain(|p| !matches!(p, PathKind::GpuResident | PathKind::Copy));
+            }
+            paths
+        })
+        .collect();
+    let total: usize = rows.iter().map(Vec::len).sum();
+    let mut progress = Progress { done: 0, total };
+    let mut results = Vec::new();
+    for (case, paths) in plan.cases.iter().zip(&rows) {
+        let measured = measure_case(&ctx, clock.as_ref(), plan, case, paths, &mut progress)?;
+        printer.case(case, &measured, plan.strategy);
+        results.push((case.clone(), measured));
+    }
+
+    if let (Some(file), Some(path)) = (plot_file, &args.plot) {
+        let svg = plot::svg(&ctx, clock.as_ref().map(GpuClock::timing), &results);
+        let mut file = std::io::BufWriter::new(file);
+        file.write_all(svg.as_bytes())
+            .and_then(|()| file.flush())
+            .map_err(|e| CliError(format!("cannot write the plot to {}: {e}", path.display())))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(total)
+}
+
+/// Refuses a case that cannot fit in the host memory available now (Linux's MemAvailable),
+/// so that an oversized --sizes is an error rather than an allocation abort minutes in.
+fn check_memory(cases: &[Case]) -> Result<(), CliError> {
+    let Some(available) = mem_available_bytes() else {
+        return Ok(());
+    };
+    for case in cases {
+        let needed = case.host_bytes_estimate();
+        if needed > available {
+            const GIB: f64 = (1u64 << 30) as f64;
+            return Err(CliError(format!(
+                "{} needs about {:.1} GiB of host memory; {:.1} GiB is available",
+                case.label(),
+                needed as f64 / GIB,
+                available as f64 / GIB
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn mem_available_bytes() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// The accumulation dtypes of the cases, each once.
+fn unique_accs(cases: &[Case]) -> impl Iterator<Item = DType> + '_ {
+    cases
+        .iter()
+        .enumerate()
+        .filter(|&(i, c)| cases[..i].iter().all(|d| d.acc() != c.acc()))
+        .map(|(_, c)| c.acc())
+}
+
+/// `[3/20] float32 (1048576,) gpu-resident ... 1.23 ms` on stderr.
+struct Progress {
+    done: usize,
+    total: usize,
+}
+
+impl Progress {
+    fn start(&mut self, case: &Case, path: PathKind) {
+        self.done += 1;
+        eprint!(
+            "[{}/{}] {} {} ...",
+            self.done,
+            self.total,
+            case.label(),
+            path.name()
+        );
+        let _ = std::io::stderr().flush();
+    }
+
+    /// Ends the progress line: the median, or "failed" before the error is reported.
+    fn finish(&self, m: &Result<Measurement, CliError>) {
+        let Ok(m) = m else {
+            eprintln!(" failed");
+            return;
+        };
+        eprintln!(
+            " {} ({})",
+            report::seconds(m.median.seconds),
+            match m.runs {
+                1 => "one run".to_string(),
+                n => format!("median of {n}"),
+            }
+        );
+    }
+}
+
+/// Buffers the resident scan and the copy share: the uploaded input and a destination.
+struct Resident {
+    src: GpuArray,
+    dst: GpuArray,
+}
+
+fn measure_case(
+    ctx: &Context,
+    clock: Option<&GpuClock>,
+    plan: &Plan,
+    case: &Case,
+    paths: &[PathKind],
+    progress: &mut Progress,
+) -> Result<Vec<Measurement>, CliError> {
+    let input = case.input()?;
+    let mut data = CaseData {
+        reference: Reference::new(case, &input)?,
+        input,
+        case,
+        resident: None,
+    };
+    let mut out: Vec<Measurement> = Vec::new();
+    for &path in paths {
+        progress.start(case, path);
+        let m = measure_path(ctx, clock, plan, &mut data, path);
+        progress.finish(&m);
+        out.push(m?);
+    }
+    add_ratios(&mut out);
+    Ok(out)
+}
+
+/// What every row of one case shares.
+struct CaseData<'a> {
+    case: &'a Case,
+    input: Array,
+    reference: Reference,
+    /// Uploaded on first use by the resident scan or the copy.
+    resident: Option<Resident>,
+}
+
+/// One row of a case.
+fn measure_path(
+    ctx: &Context,
+    clock: Option<&GpuClock>,
+    plan: &Plan,
+    data: &mut CaseData,
+    path: PathKind,
+) -> Result<Measurement, CliError> {
+    let case = data.case;
+    match (path, clock) {
+        (PathKind::Cpu, _) => host_path(ctx, plan, data, Device::Cpu),
+        (PathKind::GpuEndToEnd, _) => host_path(ctx, plan, data, Device::Gpu),
+        (PathKind::GpuResident, Some(clock)) => {
+            let r = resident_buffers(ctx, case, &data.input, &mut data.resident)?;
+            let samples = plan.repeats.sample(|| {
+                clock.time("gpuscan bench resident cumsum", |encoder| {
+                    Ok(ctx.record_cumsum(encoder, &r.src, &r.dst, case.axis_arg())?)
+                })
+            })?;
+            let got = ctx.download(&r.dst)?;
+            let accuracy = data.reference.check(&got)?;
+            Ok(measurement(path, &samples, clock.timing(), Some(accuracy)))
+        }
+        (PathKind::Copy, Some(clock)) => {
+            let r = resident_buffers(ctx, case, &data.input, &mut data.resident)?;
+            let bytes = case.elements() as u64 * GpuArray::stored_size(case.acc());
+            let samples = plan.repeats.sample(|| {
+                clock.time("gpuscan bench copy", |encoder| {
+                    encoder.copy_buffer_to_buffer(r.src.buffer(), 0, r.dst.buffer(), 0, bytes);
+                    Ok(())
+                })
+            })?;
+            Ok(measurement(path, &samples, clock.timing(), None))
+        }
+        (_, None) => Err(CliError(format!(
+            "internal error: {} without a GPU",
+            path.name()
+        ))),
+    }
+}
+
+/// Uploads the input once, for the resident scan and the copy.
+fn resident_buffers<'r>(
+    ctx: &Context,
+    case: &Case,
+    input: &Array,
+    slot: &'r mut Option<Resident>,
+) -> Result<&'r Resident, CliError> {
+    if slot.is_none() {
+        let src = ctx.upload(input)?;
+        let dst = ctx.gpu_zeros(case.acc(), &case.result_shape())?;
+        *slot = Some(Resident { src, dst });
+    }
+    slot.as_ref()
+        .ok_or_else(|| CliError("internal error: no resident buffers".into()))
+}
+
+/// `Context::cumsum` on `device`, timed on the host: the CPU row, or the GPU end to end
+/// (upload, scan, download).
+fn host_path(
+    ctx: &Context,
+    plan: &Plan,
+    data: &CaseData,
+    device: Device,
+) -> Result<Measurement, CliError> {
+    let options: Cumsum = data.case.options().device(device);
+    let input = &data.input;
+    let mut last = None;
+    let samples = plan.repeats.sample(|| {
+        let (sample, result) = host_sample(|| Ok(ctx.cumsum(input, &options)?))?;
+        // Dropping the previous result happens here, outside the timed region.
+        last = Some(result);
+        Ok(sample)
+    })?;
+    let got = last.ok_or_else(|| CliError("internal error: no run".into()))?;
+    let path = match device {
+        Device::Cpu => PathKind::Cpu,
+        _ => PathKind::GpuEndToEnd,
+    };
+    Ok(measurement(
+        path,
+        &samples,
+        Timing::Host,
+        Some(data.reference.check(&got)?),
+    ))
+}
+
+fn measurement(
+    path: PathKind,
+    samples: &[Sample],
+    timing: Timing,
+    accuracy: Option<Accuracy>,
+) -> Measurement {
+    Measurement {
+        path,
+        runs: samples.len(),
+        median: medians(samples),
+        timing,
+        accuracy,
+        speedup: None,
+        scan_over_copy: None,
+    }
+}
+
+/// Fills in GPU/CPU speedup and scan/copy for the GPU scan rows.
+fn add_ratios(rows: &mut [Measurement]) {
+    let seconds = |rows: &[Measurement], p: PathKind| {
+        rows.iter().find(|m| m.path == p).map(|m| m.median.seconds)
+    };
+    let cpu = seconds(rows, PathKind::Cpu);
+    let copy = seconds(rows, PathKind::Copy);
+    for m in rows.iter_mut().filter(|m| m.path.is_gpu_scan()) {
+        m.speedup = cpu.map(|c| c / m.median.seconds);
+        m.scan_over_copy = copy.map(|c| m.median.seconds / c);
+    }
+}

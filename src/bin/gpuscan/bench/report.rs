@@ -1,0 +1,220 @@
+//! The bench's output: an aligned table, or one JSON object per line.
+
+use gpuscan::Context;
+use serde_json::{json, Value};
+
+use super::cases::Case;
+use super::clock::{GpuClock, Repeats};
+use super::{Measurement, PathKind};
+use crate::info::device_type_name;
+
+/// Writes the adapter header and each case's rows to stdout as they complete.
+pub struct Printer {
+    json: bool,
+}
+
+/// Widths of the table's columns.
+const CASE_W: usize = 28;
+const PATH_W: usize = 15;
+
+impl Printer {
+    pub fn new(json: bool) -> Printer {
+        Printer { json }
+    }
+
+    pub fn adapter(
+        &mut self,
+        ctx: &Context,
+        clock: Option<&GpuClock>,
+        repeats: &Repeats,
+        strategy: &str,
+    ) {
+        let info = ctx.adapter_info();
+        let timing = clock.map(|c| c.timing().name());
+        if self.json {
+            let record = json!({
+                "record": "adapter",
+                "gpu": info.is_some(),
+                "reason": ctx.gpu_unavailable_reason(),
+                "name": info.map(|i| i.name.clone()),
+                "backend": info.map(|i| i.backend.to_string()),
+                "device_type": info.map(|i| device_type_name(i.device_type)),
+                "driver": info.map(|i| i.driver.clone()),
+                "driver_info": info.map(|i| i.driver_info.clone()),
+                "timing": timing,
+                "timestamp_period_ns": clock.and_then(GpuClock::period_ns),
+                "host_timing": ["cpu", "gpu-end-to-end"],
+                "strategy": strategy,
+                "repeats": repeats.fixed,
+                "warmup": 1,
+                "gpuscan_version": env!("CARGO_PKG_VERSION"),
+            });
+            println!("{record}");
+            return;
+        }
+        match info {
+            Some(i) => println!(
+                "gpuscan bench on {} ({}, {}, {} {})",
+                i.name,
+                i.backend,
+                device_type_name(i.device_type),
+                i.driver,
+                i.driver_info
+            ),
+            None => println!(
+                "gpuscan bench without a GPU adapter ({})",
+                ctx.gpu_unavailable_reason().unwrap_or("unknown reason")
+            ),
+        }
+        let runs = match repeats.fixed {
+            Some(1) => "one run".into(),
+            Some(n) => format!("median of {n} runs"),
+            None => format!(
+                "median of {} to {} runs (fewer for slow cases)",
+                Repeats::MIN,
+                Repeats::MAX
+            ),
+        };
+        match timing {
+            Some(t) => println!(
+                "times: {runs} after 1 warm-up; gpu-resident and copy timed by {}, \
+                 cpu and gpu-end-to-end by host wall time; GPU strategy {strategy}",
+                if t == "host" {
+                    "host wall time around submit and wait (no timestamp queries here)"
+                } else {
+                    "GPU timestamp queries around the recorded commands"
+                }
+            ),
+            None => println!("times: {runs} after 1 warm-up, host wall time"),
+        }
+        println!(
+            "GPU/CPU: cpu time / this row's time (above 1: faster than the CPU); scan/copy: this \
+             row's time / the copy's; max rel err: max |x - ref| / |ref| against a float64 cumsum"
+        );
+        println!();
+        println!(
+            "{:<CASE_W$} {:<PATH_W$} {:>10} {:>4} {:>10} {:>9} {:>8} {:>9} {:>11}",
+            "case",
+            "path",
+            "elements",
+            "runs",
+            "median",
+            "G elem/s",
+            "GPU/CPU",
+            "scan/copy",
+            "max rel err"
+        );
+    }
+
+    pub fn case(&mut self, case: &Case, rows: &[Measurement], strategy: &str) {
+        for (i, m) in rows.iter().enumerate() {
+            if self.json {
+                println!("{}", record(case, m, strategy));
+                continue;
+            }
+            let label = if i == 0 { case.label() } else { String::new() };
+            println!(
+                "{:<CASE_W$} {:<PATH_W$} {:>10} {:>4} {:>10} {:>9} {:>8} {:>9} {:>11}",
+                label,
+                m.path.name(),
+                case.elements(),
+                m.runs,
+                seconds(m.median.seconds),
+                sig3(m.gelem_per_s(case)),
+                m.speedup.map(sig3).unwrap_or_else(|| "-".into()),
+                m.scan_over_copy.map(sig3).unwrap_or_else(|| "-".into()),
+                error_cell(m),
+            );
+        }
+    }
+}
+
+fn record(case: &Case, m: &Measurement, strategy: &str) -> Value {
+    json!({
+        "record": "measurement",
+        "path": m.path.name(),
+        "dtype": case.dtype.name(),
+        "accumulate_dtype": case.acc().name(),
+        "shape": case.shape,
+        "axis": case.axis,
+        "elements": case.elements(),
+        "runs": m.runs,
+        "seconds": m.median.seconds,
+        "host_seconds": m.median.host_seconds,
+        "timing": m.timing.name(),
+        "gelem_per_s": m.gelem_per_s(case),
+        // JSON has no infinity: an infinite error (inf or NaN where the reference is finite)
+        // is null with `non_finite` set.
+        "max_rel_error": m.accuracy.map(|a| a.max_rel_error).filter(|e| e.is_finite()),
+        "non_finite": m.accuracy.is_some_and(|a| !a.max_rel_error.is_finite()),
+        "mismatches": m.accuracy.and_then(|a| a.mismatches),
+        "strategy": m.path.is_gpu_scan().then_some(strategy),
+        "speedup_vs_cpu": m.speedup,
+        "scan_over_copy": m.scan_over_copy,
+    })
+}
+
+fn error_cell(m: &Measurement) -> String {
+    match m.accuracy {
+        None => "-".into(),
+        Some(a) => match a.mismatches {
+            Some(0) => "exact".into(),
+            Some(n) => format!("{n} WRONG"),
+            None if a.max_rel_error == 0.0 => "0".into(),
+            None => format!("{:.1e}", a.max_rel_error),
+        },
+    }
+}
+
+/// Three significant digits, without exponent for the ranges a bench shows.
+pub fn sig3(x: f64) -> String {
+    if !x.is_finite() {
+        return x.to_string();
+    }
+    if x == 0.0 {
+        return "0".into();
+    }
+    let magnitude = x.abs().log10().floor() as i32;
+    if !(-5..=6).contains(&magnitude) {
+        return format!("{x:.2e}");
+    }
+    let decimals = (2 - magnitude).max(0) as usize;
+    format!("{x:.decimals$}")
+}
+
+/// A duration with a unit that keeps three significant digits readable: `1.23 ms`.
+pub fn seconds(s: f64) -> String {
+    let (value, unit) = if s >= 1.0 {
+        (s, "s")
+    } else if s >= 1e-3 {
+        (s * 1e3, "ms")
+    } else if s >= 1e-6 {
+        (s * 1e6, "µs")
+    } else {
+        (s * 1e9, "ns")
+    };
+    format!("{} {unit}", sig3(value))
+}
+
+/// The series a chart draws: each path, per dtype, over the 1-D cases.
+pub fn series_name(path: PathKind, dtype: Option<&str>) -> String {
+    match dtype {
+        Some(d) => format!("{d} {}", path.name()),
+        None => path.name().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_numbers() {
+        assert_eq!(sig3(0.00712), "0.00712");
+        assert_eq!(sig3(1.739), "1.74");
+        assert_eq!(sig3(233.4), "233");
+        assert_eq!(seconds(0.000_056_7), "56.7 µs");
+        assert_eq!(seconds(0.75), "750 ms");
+        assert_eq!(seconds(2.5), "2.50 s");
+    }
+}

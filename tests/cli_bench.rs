@@ -1,0 +1,310 @@
+//! The `gpuscan bench` and `gpuscan info` subcommands, run as the built binary.
+//!
+//! GPU expectations need an adapter (lavapipe in CI). Without one these tests fail saying how
+//! to install it, unless GPUSCAN_GPU_OPTIONAL=1 makes the GPU optional.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+const INSTALL_HINT: &str = "no Vulkan adapter: install one with \
+    `apt-get install -y mesa-vulkan-drivers libvulkan1` (Mesa's lavapipe), \
+    or set GPUSCAN_GPU_OPTIONAL=1 where the GPU is optional";
+
+/// An adapter name no machine has, to run the binary as if there were no GPU.
+const NO_ADAPTER: (&str, &str) = ("WGPU_ADAPTER_NAME", "gpuscan-test-no-such-adapter");
+
+fn gpuscan(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gpuscan"));
+    cmd.args(args);
+    // Mesa's window-system probe prints to stderr without a runtime directory; give it one
+    // so that stderr holds only what gpuscan says.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        cmd.env("XDG_RUNTIME_DIR", runtime_dir());
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the gpuscan binary runs")
+}
+
+fn runtime_dir() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join("gpuscan-cli-bench-runtime");
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&dir).expect("create a runtime directory");
+        dir
+    })
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `gpuscan info --json`, parsed once per test binary.
+fn info() -> &'static Value {
+    static INFO: OnceLock<Value> = OnceLock::new();
+    INFO.get_or_init(|| {
+        let o = gpuscan(&["info", "--json"], &[]);
+        assert!(o.status.success(), "info --json failed: {}", stderr(&o));
+        serde_json::from_str(stdout(&o).trim()).expect("info --json prints one JSON object")
+    })
+}
+
+/// Whether GPU rows are expected: true with an adapter; false without one only when
+/// GPUSCAN_GPU_OPTIONAL=1, else the test fails with the install hint.
+fn gpu_expected() -> bool {
+    if info()["gpu"] == Value::Bool(true) {
+        return true;
+    }
+    let reason = info()["reason"].as_str().unwrap_or("").to_string();
+    if std::env::var("GPUSCAN_GPU_OPTIONAL").as_deref() == Ok("1") {
+        eprintln!("skipping GPU expectations: {reason}");
+        return false;
+    }
+    panic!("{INSTALL_HINT} ({reason})");
+}
+
+fn json_lines(o: &Output) -> Vec<Value> {
+    assert!(o.status.success(), "bench failed: {}", stderr(o));
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect()
+}
+
+/// Asserts the process failed with exit code 2 and exactly one line on stderr; returns it.
+fn one_line_error(o: &Output) -> String {
+    assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(o));
+    let err = stderr(o);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line on stderr, got: {err}");
+    assert!(lines[0].starts_with("gpuscan: "), "{err}");
+    lines[0].to_string()
+}
+
+#[test]
+fn bench_json_has_the_adapter_then_every_measurement() {
+    let gpu = gpu_expected();
+    let o = gpuscan(
+        &[
+            "bench",
+            "--json",
+            "--sizes",
+            "1024,4096",
+            "--shape",
+            "64x32",
+            "--axis",
+            "0,1",
+            "--repeats",
+            "2",
+        ],
+        &[],
+    );
+    let records = json_lines(&o);
+    let adapter = &records[0];
+    assert_eq!(adapter["record"], "adapter", "{adapter}");
+    for key in ["name", "backend", "device_type", "driver"] {
+        assert_eq!(adapter[key].is_string(), gpu, "{key} in {adapter}");
+    }
+    if gpu {
+        let timing = adapter["timing"].as_str().expect("timing method");
+        assert!(["timestamp-query", "host"].contains(&timing), "{timing}");
+    }
+    let progress = stderr(&o);
+    assert!(progress.contains("float32 (1024,) cpu ..."), "{progress}");
+
+    let measurements = &records[1..];
+    let cases: [(&[u64], Value); 4] = [
+        (&[1024], Value::Null),
+        (&[4096], Value::Null),
+        (&[64, 32], 0.into()),
+        (&[64, 32], 1.into()),
+    ];
+    let paths: &[&str] = if gpu {
+        &["cpu", "gpu-resident", "gpu-end-to-end", "copy"]
+    } else {
+        &["cpu"]
+    };
+    assert_eq!(measurements.len(), cases.len() * paths.len());
+    for (m, ((shape, axis), path)) in measurements.iter().zip(
+        cases
+            .iter()
+            .flat_map(|c| paths.iter().map(move |p| (c.clone(), *p))),
+    ) {
+        assert_eq!(m["record"], "measurement", "{m}");
+        assert_eq!(m["path"], path, "{m}");
+        assert_eq!(m["dtype"], "float32", "{m}");
+        let got_shape: Vec<u64> = m["shape"]
+            .as_array()
+            .expect("shape is an array")
+            .iter()
+            .map(|d| d.as_u64().expect("shape holds integers"))
+            .collect();
+        assert_eq!(got_shape, shape, "{m}");
+        assert_eq!(m["axis"], axis, "{m}");
+        assert_eq!(
+            m["elements"].as_u64(),
+            Some(shape.iter().product::<u64>()),
+            "{m}"
+        );
+        let seconds = m["seconds"].as_f64().expect("seconds is a number");
+        assert!(seconds > 0.0 && seconds < 10.0, "{m}");
+        assert!(m["gelem_per_s"].as_f64().expect("gelem_per_s") > 0.0, "{m}");
+        assert_eq!(m["runs"], 2, "{m}");
+        if path == "copy" {
+            assert!(m["max_rel_error"].is_null(), "{m}");
+        } else {
+            let err = m["max_rel_error"].as_f64().expect("max_rel_error number");
+            // float32 against float64: sequential sums of 4096 values stay well inside this.
+            assert!((0.0..1e-4).contains(&err), "{m}");
+        }
+        if path.starts_with("gpu-") {
+            assert_eq!(m["strategy"], "blelloch", "{m}");
+            assert!(m["speedup_vs_cpu"].as_f64().is_some(), "{m}");
+            assert!(m["scan_over_copy"].as_f64().is_some(), "{m}");
+        } else {
+            assert!(m["strategy"].is_null(), "{m}");
+        }
+    }
+}
+
+#[test]
+fn bench_on_the_cpu_alone_prints_a_table() {
+    let o = gpuscan(
+        &[
+            "bench",
+            "--device",
+            "cpu",
+            "--sizes",
+            "1024",
+            "--shape",
+            "none",
+            "--repeats",
+            "2",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("max rel err"), "{out}");
+    let rows: Vec<&str> = out.lines().filter(|l| l.contains(" 1024 ")).collect();
+    assert_eq!(rows.len(), 1, "{out}");
+    assert!(
+        rows[0].contains("float32 (1024,)") && rows[0].contains("cpu"),
+        "{out}"
+    );
+    assert!(!out.contains("gpu-resident"), "{out}");
+}
+
+#[test]
+fn bad_options_exit_2_with_one_line() {
+    let cases: [(&[&str], &str); 10] = [
+        (&["--sizes", "abc"], "--sizes"),
+        (&["--sizes", "0"], "--sizes"),
+        (&["--dtype", "float128"], "float128"),
+        (&["--strategy", "decoupled-lookback"], "blelloch"),
+        (&["--repeats", "0"], "--repeats"),
+        (&["--repeats", "many"], "--repeats"),
+        (&["--shape", "64x"], "--shape"),
+        (&["--shape", "64x32", "--axis", "2"], "out of bounds"),
+        (&["--device", "tpu"], "cpu or gpu"),
+        (&["--plot", "/nonexistent-gpuscan-dir/chart.svg"], "plot"),
+    ];
+    for (args, needle) in cases {
+        let mut full = vec!["bench"];
+        full.extend_from_slice(args);
+        let line = one_line_error(&gpuscan(&full, &[]));
+        assert!(line.contains(needle), "{args:?}: {line}");
+    }
+}
+
+#[test]
+fn without_an_adapter_only_the_cpu_rows_run() {
+    let o = gpuscan(
+        &["bench", "--json", "--sizes", "1024", "--shape", "none"],
+        &[NO_ADAPTER],
+    );
+    let records = json_lines(&o);
+    assert_eq!(records[0]["gpu"], false, "{}", records[0]);
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(records[1]["path"], "cpu");
+    assert!(stderr(&o).contains("no GPU adapter"), "{}", stderr(&o));
+
+    let o = gpuscan(
+        &[
+            "bench", "--device", "gpu", "--sizes", "1024", "--shape", "none",
+        ],
+        &[NO_ADAPTER],
+    );
+    assert!(one_line_error(&o).contains("no GPU adapter"));
+
+    let o = gpuscan(&["info"], &[NO_ADAPTER]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("no GPU adapter: "), "{}", stdout(&o));
+    assert!(stdout(&o).contains("CPU"), "{}", stdout(&o));
+}
+
+#[test]
+fn info_names_the_adapter() {
+    let gpu = gpu_expected();
+    let o = gpuscan(&["info"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let json = info();
+    if gpu {
+        let name = json["name"].as_str().expect("adapter name");
+        assert!(text.contains(name), "{text}");
+        assert!(text.contains("timestamp queries"), "{text}");
+        assert!(text.contains("max storage binding size"), "{text}");
+        assert!(json["gpu_dtypes"]
+            .as_array()
+            .expect("gpu_dtypes")
+            .contains(&"float32".into()));
+        assert!(
+            json["limits"]["max_buffer_size"].as_u64().is_some(),
+            "{json}"
+        );
+        assert!(json["features"]["timestamp_query"].is_boolean(), "{json}");
+    } else {
+        assert!(text.starts_with("no GPU adapter: "), "{text}");
+    }
+}
+
+#[test]
+fn plot_writes_an_svg_chart() {
+    let path = std::env::temp_dir().join(format!("gpuscan-bench-{}.svg", std::process::id()));
+    let o = gpuscan(
+        &[
+            "bench",
+            "--sizes",
+            "1024,4096",
+            "--shape",
+            "none",
+            "--repeats",
+            "1",
+            "--plot",
+            path.to_str().expect("a UTF-8 temp path"),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let svg = std::fs::read_to_string(&path).expect("the chart was written");
+    let _ = std::fs::remove_file(&path);
+    assert!(svg.starts_with("<svg"), "{svg}");
+    assert!(svg.trim_end().ends_with("</svg>"));
+    assert!(
+        svg.contains("<polyline") && svg.contains(">cpu</text>"),
+        "{svg}"
+    );
+}
