@@ -3,15 +3,13 @@
 //! GPU expectations need an adapter (lavapipe in CI). Without one these tests fail saying how
 //! to install it, unless GPUSCAN_GPU_OPTIONAL=1 makes the GPU optional.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use serde_json::Value;
-
-const INSTALL_HINT: &str = "no Vulkan adapter: install one with \
-    `apt-get install -y mesa-vulkan-drivers libvulkan1` (Mesa's lavapipe), \
-    or set GPUSCAN_GPU_OPTIONAL=1 where the GPU is optional";
 
 /// An adapter name no machine has, to run the binary as if there were no GPU.
 const NO_ADAPTER: (&str, &str) = ("WGPU_ADAPTER_NAME", "gpuscan-test-no-such-adapter");
@@ -61,18 +59,10 @@ fn info() -> &'static Value {
     })
 }
 
-/// Whether GPU rows are expected: true with an adapter; false without one only when
-/// GPUSCAN_GPU_OPTIONAL=1, else the test fails with the install hint.
+/// Whether GPU rows are expected, by the binary's own `info` (see `common::gpu_wanted`).
 fn gpu_expected() -> bool {
-    if info()["gpu"] == Value::Bool(true) {
-        return true;
-    }
     let reason = info()["reason"].as_str().unwrap_or("").to_string();
-    if std::env::var("GPUSCAN_GPU_OPTIONAL").as_deref() == Ok("1") {
-        eprintln!("skipping GPU expectations: {reason}");
-        return false;
-    }
-    panic!("{INSTALL_HINT} ({reason})");
+    common::gpu_wanted(info()["gpu"] == Value::Bool(true), &reason)
 }
 
 fn json_lines(o: &Output) -> Vec<Value> {

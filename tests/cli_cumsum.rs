@@ -3,19 +3,17 @@
 //! GPU and must reproduce numpy's expected file bit for bit. Bad inputs must exit 2 with one
 //! line on stderr and leave no file behind.
 
+mod common;
+
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use gpuscan::{npy, Array, Context, DType, Data};
+use gpuscan::{npy, Context, DType};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gpuscan");
-
-const INSTALL_HINT: &str = "no Vulkan adapter: install one with \
-    `apt-get install -y mesa-vulkan-drivers libvulkan1` (Mesa's lavapipe), \
-    or set GPUSCAN_GPU_OPTIONAL=1 where the GPU is optional";
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -78,19 +76,10 @@ where
     cmd.output().expect("run the gpuscan binary")
 }
 
-/// A GPU run is wanted: true when there is an adapter, false (skip) when there is none and
-/// GPUSCAN_GPU_OPTIONAL=1, otherwise the test fails saying how to install lavapipe.
+/// A GPU run is wanted (see `common::gpu_wanted`).
 fn gpu_available() -> bool {
     let ctx = Context::new().expect("a default context");
-    if ctx.has_gpu() {
-        return true;
-    }
-    let reason = ctx.gpu_unavailable_reason().unwrap_or("");
-    if std::env::var("GPUSCAN_GPU_OPTIONAL").as_deref() == Ok("1") {
-        eprintln!("skipping GPU runs: {reason}");
-        return false;
-    }
-    panic!("{INSTALL_HINT} ({reason})");
+    common::gpu_wanted(ctx.has_gpu(), ctx.gpu_unavailable_reason().unwrap_or(""))
 }
 
 struct Case {
@@ -126,35 +115,6 @@ fn cases() -> Vec<Case> {
     cases
 }
 
-/// Bit patterns widened to u64; every NaN reads as one value, since numpy leaves NaN payloads
-/// and signs to the hardware (x86 gives -nan for inf - inf).
-fn bits(a: &Array) -> Vec<u64> {
-    const NAN: u64 = u64::MAX;
-    match a.data() {
-        Data::Bool(v) => v.iter().map(|&x| x as u64).collect(),
-        Data::Int8(v) => v.iter().map(|&x| x as u8 as u64).collect(),
-        Data::Int16(v) => v.iter().map(|&x| x as u16 as u64).collect(),
-        Data::Int32(v) => v.iter().map(|&x| x as u32 as u64).collect(),
-        Data::Int64(v) => v.iter().map(|&x| x as u64).collect(),
-        Data::UInt8(v) => v.iter().map(|&x| x as u64).collect(),
-        Data::UInt16(v) => v.iter().map(|&x| x as u64).collect(),
-        Data::UInt32(v) => v.iter().map(|&x| x as u64).collect(),
-        Data::UInt64(v) => v.clone(),
-        Data::Float16(v) => v
-            .iter()
-            .map(|x| if x.is_nan() { NAN } else { x.to_bits() as u64 })
-            .collect(),
-        Data::Float32(v) => v
-            .iter()
-            .map(|x| if x.is_nan() { NAN } else { x.to_bits() as u64 })
-            .collect(),
-        Data::Float64(v) => v
-            .iter()
-            .map(|x| if x.is_nan() { NAN } else { x.to_bits() })
-            .collect(),
-    }
-}
-
 /// Runs one case on `device`; the reason it does not match numpy, if any.
 fn check_case(case: &Case, device: &str, dir: &TempDir) -> Result<(), String> {
     let out = dir.join(&format!("{}.{device}.npy", case.name));
@@ -185,7 +145,7 @@ fn check_case(case: &Case, device: &str, dir: &TempDir) -> Result<(), String> {
             numpy.shape()
         ));
     }
-    if bits(&ours) != bits(&numpy) {
+    if common::canonical_bits(&ours) != common::canonical_bits(&numpy) {
         return Err(format!("got\n{ours}\nnumpy gives\n{numpy}"));
     }
     Ok(())

@@ -13,20 +13,21 @@ const INSTALL_HINT: &str = "no Vulkan adapter: install one with \
 /// is none, unless GPUSCAN_GPU_OPTIONAL=1 says the GPU is optional (then `None`).
 pub fn gpu_context_with(options: ContextOptions) -> Option<Context> {
     let ctx = Context::with_options(options).expect("context options are valid");
-    if ctx.has_gpu() {
-        return Some(ctx);
+    let reason = ctx.gpu_unavailable_reason().unwrap_or("").to_string();
+    gpu_wanted(ctx.has_gpu(), &reason).then_some(ctx)
+}
+
+/// Whether GPU checks run: true with an adapter; false without one only where
+/// GPUSCAN_GPU_OPTIONAL=1 makes the GPU optional; otherwise the test fails with the hint.
+pub fn gpu_wanted(has_gpu: bool, reason: &str) -> bool {
+    if has_gpu {
+        return true;
     }
     if std::env::var("GPUSCAN_GPU_OPTIONAL").as_deref() == Ok("1") {
-        eprintln!(
-            "skipping GPU checks: {}",
-            ctx.gpu_unavailable_reason().unwrap_or("")
-        );
-        return None;
+        eprintln!("skipping GPU checks: {reason}");
+        return false;
     }
-    panic!(
-        "{INSTALL_HINT} ({})",
-        ctx.gpu_unavailable_reason().unwrap_or("")
-    );
+    panic!("{INSTALL_HINT} ({reason})");
 }
 
 /// [`gpu_context_with`] with default options.
@@ -68,6 +69,16 @@ pub fn bits(a: &Array) -> Vec<u64> {
         Data::Float32(v) => v.iter().map(|&x| x.to_bits() as u64).collect(),
         Data::Float64(v) => v.iter().map(|&x| x.to_bits()).collect(),
     }
+}
+
+/// [`bits`] with every NaN as one value: numpy leaves NaN payloads and signs to the hardware
+/// (x86 gives -nan for inf - inf).
+pub fn canonical_bits(a: &Array) -> Vec<u64> {
+    bits(a)
+        .into_iter()
+        .zip(to_f64(a))
+        .map(|(b, x)| if x.is_nan() { u64::MAX } else { b })
+        .collect()
 }
 
 /// Machine epsilon of a float dtype.
