@@ -1,9 +1,10 @@
 //! The reusable [`Context`]: one device, its compiled pipelines, and the cumsum entry points.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use crate::array::{Array, ArrayView, ArrayViewMut, Data};
+use crate::auto::AutoPolicy;
 use crate::convert::{cast_data, cast_into};
 use crate::cpu;
 use crate::dtype::DType;
@@ -16,19 +17,19 @@ use crate::resident::GpuArray;
 /// Elements from which [`Device::Auto`] uses a hardware GPU: an estimate until measured on
 /// hardware. On lavapipe the GPU never beat the CPU path (2^4 to 2^24 elements measured), so
 /// `Auto` keeps software adapters for explicit use only.
-pub const DEFAULT_AUTO_THRESHOLD: usize = 1 << 20;
+pub const DEFAULT_AUTO_THRESHOLD: u64 = 1 << 20;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// How a [`Context`] is built.
-#[derive(Copy, Clone, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct ContextOptions {
     /// Workgroup shape of the scan kernels.
     pub tile: TileConfig,
-    /// Elements from which [`Device::Auto`] picks the GPU (default: [`DEFAULT_AUTO_THRESHOLD`]
-    /// on hardware adapters, never on software ones).
-    pub auto_threshold: Option<usize>,
+    /// When [`Device::Auto`] picks the GPU (default: [`DEFAULT_AUTO_THRESHOLD`] elements for
+    /// every dtype on hardware adapters, never on software ones).
+    pub auto_policy: Option<AutoPolicy>,
     /// Caps the storage binding size below the adapter's, to exercise chunking on small data.
     pub max_binding_bytes: Option<u64>,
     /// Host bytes staged per upload-scan-download batch (default 1 GiB).
@@ -42,9 +43,15 @@ impl ContextOptions {
         self
     }
 
-    /// Sets the [`Device::Auto`] threshold.
-    pub fn auto_threshold(mut self, elements: usize) -> Self {
-        self.auto_threshold = Some(elements);
+    /// One [`Device::Auto`] threshold for every dtype.
+    pub fn auto_threshold(mut self, elements: u64) -> Self {
+        self.auto_policy = Some(AutoPolicy::uniform(elements));
+        self
+    }
+
+    /// A [`Device::Auto`] policy per dtype.
+    pub fn auto_policy(mut self, policy: AutoPolicy) -> Self {
+        self.auto_policy = Some(policy);
         self
     }
 
@@ -78,7 +85,7 @@ impl ContextOptions {
 pub struct Context {
     gpu: Option<Arc<Gpu>>,
     no_gpu: Option<String>,
-    auto_threshold: AtomicUsize,
+    auto: RwLock<AutoPolicy>,
     pub(crate) id: u64,
 }
 
@@ -87,7 +94,7 @@ impl std::fmt::Debug for Context {
         f.debug_struct("Context")
             .field("adapter", &self.adapter_info().map(|i| &i.name))
             .field("no_gpu", &self.no_gpu)
-            .field("auto_threshold", &self.auto_threshold())
+            .field("auto", &self.auto_policy())
             .finish()
     }
 }
@@ -118,7 +125,7 @@ impl Context {
             Err(reason) => Ok(Context {
                 gpu: None,
                 no_gpu: Some(reason),
-                auto_threshold: AtomicUsize::new(usize::MAX),
+                auto: RwLock::new(AutoPolicy::never()),
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             }),
         }
@@ -140,22 +147,24 @@ impl Context {
         Context {
             gpu: None,
             no_gpu: Some("created CPU-only".into()),
-            auto_threshold: AtomicUsize::new(usize::MAX),
+            auto: RwLock::new(AutoPolicy::never()),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
 
     fn from_gpu(gpu: Gpu, options: &ContextOptions) -> Context {
         let software = gpu.info.device_type == wgpu::DeviceType::Cpu;
-        let threshold = options.auto_threshold.unwrap_or(if software {
-            usize::MAX
-        } else {
-            DEFAULT_AUTO_THRESHOLD
+        let policy = options.auto_policy.clone().unwrap_or_else(|| {
+            if software {
+                AutoPolicy::never()
+            } else {
+                AutoPolicy::uniform(DEFAULT_AUTO_THRESHOLD)
+            }
         });
         Context {
             gpu: Some(Arc::new(gpu)),
             no_gpu: None,
-            auto_threshold: AtomicUsize::new(threshold),
+            auto: RwLock::new(policy),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
@@ -196,14 +205,25 @@ impl Context {
         }
     }
 
-    /// Elements from which [`Device::Auto`] picks the GPU.
-    pub fn auto_threshold(&self) -> usize {
-        self.auto_threshold.load(Ordering::Relaxed)
+    /// When [`Device::Auto`] picks the GPU.
+    pub fn auto_policy(&self) -> AutoPolicy {
+        self.auto.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Sets the [`Device::Auto`] threshold.
-    pub fn set_auto_threshold(&self, elements: usize) {
-        self.auto_threshold.store(elements, Ordering::Relaxed);
+    /// Replaces the [`Device::Auto`] policy.
+    pub fn set_auto_policy(&self, policy: AutoPolicy) {
+        *self.auto.write().unwrap_or_else(|e| e.into_inner()) = policy;
+    }
+
+    /// Elements from which [`Device::Auto`] scans `dtype` accumulations on the GPU (`None`:
+    /// never).
+    pub fn auto_threshold(&self, dtype: DType) -> Option<u64> {
+        self.auto_policy().threshold(dtype)
+    }
+
+    /// One [`Device::Auto`] threshold for every dtype.
+    pub fn set_auto_threshold(&self, elements: u64) {
+        self.set_auto_policy(AutoPolicy::uniform(elements));
     }
 
     fn gpu(&self) -> Result<&Gpu> {
@@ -221,7 +241,7 @@ impl Context {
                 Ok(true)
             }
             Device::Auto => Ok(match &self.gpu {
-                Some(g) => elements >= self.auto_threshold() as u64 && g.supports(acc).is_ok(),
+                Some(g) => self.auto_policy().use_gpu(acc, elements) && g.supports(acc).is_ok(),
                 None => false,
             }),
         }

@@ -26,6 +26,7 @@
 //! and a scan can be recorded into the caller's own encoder ([`Context::record_cumsum`]).
 
 mod array;
+mod auto;
 mod context;
 mod convert;
 pub mod cpu;
@@ -40,6 +41,7 @@ pub mod plan;
 mod resident;
 
 pub use array::{Array, ArrayView, ArrayViewMut, Data, DataMut, DataRef};
+pub use auto::AutoPolicy;
 pub use context::{Context, ContextOptions, DEFAULT_AUTO_THRESHOLD};
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};

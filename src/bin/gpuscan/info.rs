@@ -85,8 +85,9 @@ fn limits(l: &wgpu::Limits) -> [(&'static str, &'static str, u64); 6] {
 }
 
 /// `Some(n)` when `Device::Auto` uses the GPU from `n` elements, `None` when it never does.
-fn auto_threshold(ctx: &Context) -> Option<usize> {
-    Some(ctx.auto_threshold()).filter(|&t| t != usize::MAX && ctx.has_gpu())
+fn auto_threshold(ctx: &Context) -> Option<u64> {
+    ctx.auto_threshold(gpuscan::DType::Float32)
+        .filter(|_| ctx.has_gpu())
 }
 
 fn report_json(ctx: &Context) -> Value {
