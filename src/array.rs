@@ -101,6 +101,13 @@ data_enum!(
     /// Mutably borrowed elements of one dtype.
     DataMut, 'a, unique);
 
+impl Data {
+    /// A borrowed view of the elements.
+    pub fn view(&self) -> DataRef<'_> {
+        with_data!(Data, self, v => Wrap::shared(v.as_slice()))
+    }
+}
+
 impl Clone for Data {
     fn clone(&self) -> Data {
         with_data!(Data, self, v => Wrap::owned(v.clone()))

@@ -3,14 +3,14 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use crate::array::{Array, ArrayView, ArrayViewMut, Data};
+use crate::array::{Array, ArrayView, ArrayViewMut, Data, DataRef};
 use crate::auto::AutoPolicy;
 use crate::convert::{cast_data, cast_into};
 use crate::cpu;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::gpu::{load_stored, stored_bytes, Gpu, GpuElem, LimitOverrides};
-use crate::options::{Cumsum, Device};
+use crate::options::{Cumsum, Device, Order};
 use crate::plan::{Geometry, TileConfig};
 use crate::resident::GpuArray;
 
@@ -233,57 +233,61 @@ impl Context {
     }
 
     /// Whether a scan of `elements` values accumulated in `acc` runs on the GPU.
-    fn use_gpu(&self, acc: DType, elements: u64, device: Device) -> Result<bool> {
-        match device {
+    fn use_gpu(&self, acc: DType, elements: u64, options: &Cumsum) -> Result<bool> {
+        let exact = options.order == Order::Exact && acc.is_float();
+        match options.device {
             Device::Cpu => Ok(false),
+            Device::Gpu if exact => Err(Error::InvalidArgument(
+                "the exact order is numpy's sequential loop, which runs on the CPU only".into(),
+            )),
             Device::Gpu => {
                 self.gpu()?.supports(acc)?;
                 Ok(true)
             }
             Device::Auto => Ok(match &self.gpu {
-                Some(g) => self.auto_policy().use_gpu(acc, elements) && g.supports(acc).is_ok(),
-                None => false,
+                Some(g) if !exact => {
+                    self.auto_policy().use_gpu(acc, elements) && g.supports(acc).is_ok()
+                }
+                _ => false,
             }),
         }
     }
 
-    /// Casts `a` to `acc` and scans it where `device` says.
+    /// `a` cast to `acc` and scanned as `options` say. The wide order sums float16 in float32
+    /// and float32 in float64, then rounds once to `acc`.
     fn accumulate(
         &self,
-        a: &ArrayView<'_>,
+        a: &DataRef<'_>,
         acc: DType,
         g: &Geometry,
-        device: Device,
+        options: &Cumsum,
     ) -> Result<Data> {
-        let gpu = self.use_gpu(acc, g.len(), device)?;
-        let mut data = cast_data(a.data(), acc);
-        self.scan(&mut data, g, gpu)?;
-        Ok(data)
-    }
-
-    fn scan(&self, data: &mut Data, g: &Geometry, gpu: bool) -> Result<()> {
-        if gpu {
-            self.gpu()?.scan_host(data, g)
+        let work = working_dtype(acc, options.order);
+        let data = if self.use_gpu(work, g.len(), options)? {
+            let mut data = cast_data(a, work);
+            self.gpu()?.scan_host(&mut data, g)?;
+            data
         } else {
-            cpu::scan_data(data, g);
-            Ok(())
-        }
+            cpu::cumsum(a, work, g, options.order)
+        };
+        Ok(narrow(data, acc))
     }
 
     /// [`Context::cumsum`] of an array it may consume: when `a` already holds the accumulation
-    /// dtype its buffer is scanned in place, so no second copy of the data is made.
+    /// dtype and the scan runs on the CPU, its buffer is scanned in place, so no second copy of
+    /// the data is made.
     pub fn cumsum_owned(&self, a: Array, options: &Cumsum) -> Result<Array> {
         let (geometry, shape) = Geometry::resolve(a.shape(), options.axis)?;
         let acc = options.dtype.unwrap_or_else(|| a.dtype().cumsum_default());
-        let gpu = self.use_gpu(acc, geometry.len(), options.device)?;
-        let mut data = if a.dtype() == acc {
-            a.into_parts().0
+        let work = working_dtype(acc, options.order);
+        let data = if a.dtype() == work && !self.use_gpu(work, geometry.len(), options)? {
+            let mut data = a.into_parts().0;
+            cpu::scan_data(&mut data, &geometry, options.order);
+            narrow(data, acc)
         } else {
-            let cast = cast_data(a.view().data(), acc);
-            drop(a);
-            cast
+            let view = a.view();
+            self.accumulate(view.data(), acc, &geometry, options)?
         };
-        self.scan(&mut data, &geometry, gpu)?;
         Array::from_data(&shape, data)
     }
 
@@ -296,7 +300,7 @@ impl Context {
         let a = a.into();
         let (geometry, shape) = Geometry::resolve(a.shape(), options.axis)?;
         let acc = options.dtype.unwrap_or_else(|| a.dtype().cumsum_default());
-        let data = self.accumulate(&a, acc, &geometry, options.device)?;
+        let data = self.accumulate(a.data(), acc, &geometry, options)?;
         Array::from_data(&shape, data)
     }
 
@@ -323,7 +327,7 @@ impl Context {
         let acc = options
             .dtype
             .unwrap_or_else(|| DType::result_type(out.dtype(), a.dtype()));
-        let data = self.accumulate(&a, acc, &geometry, options.device)?;
+        let data = self.accumulate(a.data(), acc, &geometry, options)?;
         cast_into(&data, out.data_mut());
         Ok(())
     }
@@ -486,6 +490,24 @@ pub(crate) fn stored_bytes_of(shape: &[usize], elem: GpuElem) -> Result<u64> {
         .iter()
         .try_fold(elem.size(), |acc, &d| acc.checked_mul(d as u64))
         .ok_or_else(|| Error::TooLarge(format!("shape {shape:?} overflows a byte count")))
+}
+
+/// The dtype a scan accumulates in under `order`.
+fn working_dtype(acc: DType, order: Order) -> DType {
+    match (order, acc) {
+        (Order::Wide, DType::Float16) => DType::Float32,
+        (Order::Wide, DType::Float32) => DType::Float64,
+        _ => acc,
+    }
+}
+
+/// `data` rounded to `acc` (a no-op unless the scan ran wider).
+fn narrow(data: Data, acc: DType) -> Data {
+    if data.dtype() == acc {
+        data
+    } else {
+        cast_data(&data.view(), acc)
+    }
 }
 
 fn resident_usage() -> wgpu::BufferUsages {

@@ -4,7 +4,9 @@ use crate::array::{with_data, Data, DataMut, DataRef};
 use crate::dtype::{cast, DType, Element};
 
 fn cast_vec<S: Element, D: Element>(src: &[S]) -> Vec<D> {
-    src.iter().map(|&x| cast(x)).collect()
+    let mut out = crate::alloc::zeroed(src.len());
+    copy_into(src, &mut out);
+    out
 }
 
 fn cast_to<S: Element>(src: &[S], to: DType) -> Data {

@@ -229,6 +229,10 @@ pub trait Element:
     /// every partial sum to float16), logical OR for bool.
     #[doc(hidden)]
     fn accumulate(self, x: Self) -> Self;
+    /// The identity of `accumulate`: -0.0 for floats (so `x + identity` is `x` bit for bit,
+    /// signed zeros included), 0 for ints, false for bool.
+    #[doc(hidden)]
+    fn identity() -> Self;
 }
 
 macro_rules! int_element {
@@ -255,6 +259,10 @@ macro_rules! int_element {
             #[inline(always)]
             fn accumulate(self, x: Self) -> Self {
                 self.wrapping_add(x)
+            }
+            #[inline(always)]
+            fn identity() -> Self {
+                0
             }
         }
     };
@@ -290,6 +298,10 @@ impl Element for bool {
     fn accumulate(self, x: Self) -> Self {
         self | x
     }
+    #[inline(always)]
+    fn identity() -> Self {
+        false
+    }
 }
 
 macro_rules! float_element {
@@ -313,6 +325,10 @@ macro_rules! float_element {
             #[inline(always)]
             fn accumulate(self, x: Self) -> Self {
                 self + x
+            }
+            #[inline(always)]
+            fn identity() -> Self {
+                -<$t>::from_scalar(Scalar::Float(0.0))
             }
         }
     };

@@ -25,6 +25,7 @@
 //! Arrays can stay on the GPU between scans ([`Context::upload`], [`Context::cumsum_gpu`]),
 //! and a scan can be recorded into the caller's own encoder ([`Context::record_cumsum`]).
 
+mod alloc;
 mod array;
 mod auto;
 mod context;
@@ -45,7 +46,7 @@ pub use auto::AutoPolicy;
 pub use context::{Context, ContextOptions, DEFAULT_AUTO_THRESHOLD};
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
-pub use options::{AxisIndex, Cumsum, Device};
+pub use options::{AxisIndex, Cumsum, Device, Order};
 pub use resident::GpuArray;
 
 /// The WGSL that the kernels are built from, for inspection and tooling.

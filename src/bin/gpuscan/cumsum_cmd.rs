@@ -7,7 +7,7 @@ use std::fs::{self, File};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use gpuscan::{npy, Context, Cumsum, DType, Device, Error};
+use gpuscan::{npy, Context, Cumsum, DType, Device, Error, Order};
 
 use crate::CliError;
 
@@ -32,6 +32,10 @@ pub struct Args {
     /// auto, cpu or gpu.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// Summation order of floats: fast (default), exact (numpy's bit for bit, CPU) or wide
+    /// (float32 summed in float64, rounded once).
+    #[arg(long, default_value = "fast")]
+    order: String,
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
@@ -43,6 +47,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         .map(str::parse::<DType>)
         .transpose()?;
     let device: Device = args.device.parse()?;
+    let order: Order = args.order.parse()?;
     let ctx = match device {
         Device::Cpu => Context::cpu_only(),
         _ => Context::new()?,
@@ -55,11 +60,9 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let input = npy::read(&args.input)?;
     // numpy's out= accumulates in result_type(out, a) unless dtype= says otherwise.
     let acc = dtype.or_else(|| out_dtype.map(|o| DType::result_type(o, input.dtype())));
-    let options = Cumsum {
-        axis: args.axis,
-        dtype: acc,
-        device,
-    };
+    let mut options = Cumsum::new().device(device).order(order);
+    options.axis = args.axis;
+    options.dtype = acc;
     // Consumes the input: when it already holds the accumulation dtype it is scanned in place.
     let result = ctx.cumsum_owned(input, &options)?;
     let out_dtype = out_dtype.unwrap_or(result.dtype());
