@@ -42,7 +42,7 @@ TARGET_SECONDS = 0.5
 MIN_RUNS = 5
 MAX_RUNS = 25
 
-FORWARDED = ["sizes", "dtype", "shape", "axis", "repeats", "device", "strategy"]
+FORWARDED = ["sizes", "dtype", "shape", "axis", "repeats", "device", "strategy", "order"]
 
 
 def parse_args():
@@ -116,6 +116,12 @@ def time_numpy(a, axis, repeats):
     return median_seconds(lambda: np.cumsum(a, axis=axis), repeats)
 
 
+def time_copy(a, repeats):
+    """A plain memory copy of the same bytes into a new array: the floor of any cumsum that
+    returns a new array (it too must read every byte, write every byte and fault the pages in)."""
+    return median_seconds(lambda: a.copy(), repeats)
+
+
 def time_torch(torch, a, axis, repeats):
     """Seconds for torch.cumsum on data already on the GPU, or None if torch lacks the dtype."""
     try:
@@ -167,9 +173,11 @@ def main():
         n = a.size
         np_s = time_numpy(a, axis, repeats)
         torch_s = time_torch(torch, a, axis, repeats) if torch else None
+        copy_s = time_copy(a, repeats)
         peers[(dtype, shape, axis)] = (
             n / np_s / 1e9,
             n / torch_s / 1e9 if torch_s else None,
+            n / copy_s / 1e9,
         )
 
     gpu = adapter.get("name") or "no GPU adapter"
@@ -179,21 +187,23 @@ def main():
         np.__version__,
         "%s on %s" % (torch.__version__, torch.cuda.get_device_name()) if torch else why_not,
     ))
-    print("G elements/s, medians; ratios above 1: gpuscan is faster")
+    print("float order: %s; G elements/s, medians; ratios above 1: gpuscan is faster; "
+          "memcpy: numpy copying the same bytes into a new array" % adapter.get("order", "fast"))
     print()
-    header = "%-28s %-15s %10s %10s %10s %14s %14s" % (
-        "case", "gpuscan path", "gpuscan", "numpy", "torch", "gpuscan/numpy", "gpuscan/torch")
+    header = "%-28s %-15s %10s %10s %10s %10s %14s %14s %15s" % (
+        "case", "gpuscan path", "gpuscan", "numpy", "torch", "memcpy", "gpuscan/numpy",
+        "gpuscan/torch", "gpuscan/memcpy")
     print(header)
     last = None
     for m in measurements:
         key = (m["dtype"], tuple(m["shape"]), m["axis"])
-        np_g, torch_g = peers[key]
+        np_g, torch_g, copy_g = peers[key]
         g = m["gelem_per_s"]
         label = case_label(m) if key != last else ""
         last = key
-        print("%-28s %-15s %10s %10s %10s %14s %14s" % (
-            label, m["path"], fmt(g), fmt(np_g), fmt(torch_g),
-            fmt(g / np_g), fmt(g / torch_g) if torch_g else "-"))
+        print("%-28s %-15s %10s %10s %10s %10s %14s %14s %15s" % (
+            label, m["path"], fmt(g), fmt(np_g), fmt(torch_g), fmt(copy_g),
+            fmt(g / np_g), fmt(g / torch_g) if torch_g else "-", fmt(g / copy_g)))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,9 @@ trait Source<A>: Sync {
     /// The sum of input elements `[offset, offset + out.len())`, where `out` is the output's
     /// (not yet scanned) range, in a fixed order.
     fn sum(&self, out: &[A], offset: usize) -> A;
+    /// Scans inputs `[offset, offset + dst.len())` into `dst` sequentially, continuing from
+    /// `carry` or, without one, copying the first; returns the last value. `dst` is not empty.
+    fn scan(&self, dst: &mut [A], offset: usize, carry: Option<A>) -> A;
 }
 
 /// The inputs are the output's own values.
@@ -41,6 +44,15 @@ struct InPlace;
 
 impl<A: Element> Source<A> for InPlace {
     fn fill(&self, _: &mut [A], _: usize) {}
+    fn scan(&self, dst: &mut [A], _: usize, carry: Option<A>) -> A {
+        let mut acc = carry.map_or(dst[0], |c| c.accumulate(dst[0]));
+        dst[0] = acc;
+        for x in &mut dst[1..] {
+            acc = acc.accumulate(*x);
+            *x = acc;
+        }
+        acc
+    }
     fn sum(&self, out: &[A], _: usize) -> A {
         let mut parts = [A::identity(); 8];
         add_partials(&mut parts, out);
@@ -52,6 +64,18 @@ impl<A: Element> Source<A> for InPlace {
 struct Cast<'a, S>(&'a [S]);
 
 impl<S: Element, A: Element> Source<A> for Cast<'_, S> {
+    // One loop reads, casts, adds and writes: the input never passes through the output first.
+    fn scan(&self, dst: &mut [A], offset: usize, carry: Option<A>) -> A {
+        let src = &self.0[offset..offset + dst.len()];
+        let first: A = cast(src[0]);
+        let mut acc = carry.map_or(first, |c| c.accumulate(first));
+        dst[0] = acc;
+        for (x, &s) in dst[1..].iter_mut().zip(&src[1..]) {
+            acc = acc.accumulate(cast(s));
+            *x = acc;
+        }
+        acc
+    }
     fn fill(&self, dst: &mut [A], offset: usize) {
         for (x, &s) in dst.iter_mut().zip(&self.0[offset..]) {
             *x = cast(s);
@@ -188,17 +212,7 @@ fn scan_lane<A: Element>(
 ) -> Option<A> {
     let mut acc = carry;
     for (p, piece) in lane.chunks_mut(PIECE).enumerate() {
-        fill.fill(piece, offset + p * PIECE);
-        let mut a = match acc {
-            Some(c) => c.accumulate(piece[0]),
-            None => piece[0],
-        };
-        piece[0] = a;
-        for x in &mut piece[1..] {
-            a = a.accumulate(*x);
-            *x = a;
-        }
-        acc = Some(a);
+        acc = Some(fill.scan(piece, offset + p * PIECE, acc));
     }
     acc
 }

@@ -1582,3 +1582,40 @@ fn cumsum_owned_matches_cumsum() {
         );
     }
 }
+
+/// The wide order rounds the exact prefix sums once: numpy's
+/// `cumsum(x, dtype=float64).astype(float32)`, on the CPU and the GPU alike.
+#[test]
+fn wide_order_rounds_once() {
+    let cases = [
+        // 2**24 + 1 ties to 2**24, 2**24 + 3 ties to 2**24 + 4 (round half to even).
+        (
+            Float32,
+            vec![P24, 1.0, 1.0, 1.0],
+            vec![P24, P24, P24 + 2.0, P24 + 4.0],
+        ),
+        // float16 sums in float32: 2049 ties to 2048, 2050 is exact.
+        (
+            Float16,
+            vec![2048.0, 1.0, 1.0],
+            vec![2048.0, 2048.0, 2050.0],
+        ),
+        // float64 is unaffected.
+        (
+            Float64,
+            vec![0.1, 0.2, 0.3],
+            vec![0.1, 0.1 + 0.2, 0.1 + 0.2 + 0.3],
+        ),
+    ];
+    for (dtype, x, want) in cases {
+        let a = arr(dtype, &x);
+        let want = arr(dtype, &want);
+        let wide = Cumsum::new().order(Order::Wide);
+        let got = cpu().cumsum(&a, &wide).unwrap();
+        assert_same(&format!("{dtype} wide [cpu]"), &got, &want);
+        if let Some(g) = gpu() {
+            let got = g.cumsum(&a, &wide.device(Device::Gpu)).unwrap();
+            assert_same(&format!("{dtype} wide [gpu]"), &got, &want);
+        }
+    }
+}

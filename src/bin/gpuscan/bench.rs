@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use gpuscan::{Array, Context, Cumsum, DType, Device, GpuArray};
+use gpuscan::{Array, Context, Cumsum, DType, Device, GpuArray, Order};
 
 use crate::CliError;
 use cases::{Accuracy, Case, Reference};
@@ -49,6 +49,10 @@ pub struct Args {
     /// Only the CPU rows (`cpu`) or only the GPU rows (`gpu`); default both.
     #[arg(long, value_name = "cpu|gpu")]
     device: Option<String>,
+    /// Summation order of float scans on the cpu and gpu-end-to-end rows: fast, exact
+    /// (numpy's, bit for bit; CPU only, so the GPU rows are skipped) or wide.
+    #[arg(long, value_name = "fast|exact|wide", default_value = "fast")]
+    order: String,
     /// The GPU scan strategy.
     #[arg(long, value_name = "NAME", default_value = STRATEGIES[0])]
     strategy: String,
@@ -120,6 +124,7 @@ struct Plan {
     gpu: bool,
     repeats: Repeats,
     strategy: &'static str,
+    order: Order,
 }
 
 impl Plan {
@@ -134,6 +139,11 @@ impl Plan {
                     STRATEGIES.join(", ")
                 ))
             })?;
+        let order: Order = args
+            .order
+            .trim()
+            .parse()
+            .map_err(|e: gpuscan::Error| CliError(format!("--order: {e}")))?;
         let (cpu, gpu) = match args.device.as_deref().map(str::trim) {
             None => (true, true),
             Some("cpu") => (true, false),
@@ -192,12 +202,22 @@ impl Plan {
                 "--plot charts the 1-D cases, and --sizes is none".into(),
             ));
         }
+        let gpu = if order == Order::Exact && gpu {
+            eprintln!("the exact order runs on the CPU only: no GPU rows");
+            false
+        } else {
+            gpu
+        };
+        if !cpu && !gpu {
+            return Err(CliError("--order exact has no GPU rows to measure".into()));
+        }
         Ok(Plan {
             cases,
             cpu,
             gpu,
             repeats: Repeats { fixed },
             strategy,
+            order,
         })
     }
 
@@ -273,7 +293,13 @@ fn bench(args: &Args, plan: &Plan, plot_file: Option<std::fs::File>) -> Result<u
     };
 
     let mut printer = report::Printer::new(args.json);
-    printer.adapter(&ctx, clock.as_ref(), &plan.repeats, plan.strategy);
+    printer.adapter(
+        &ctx,
+        clock.as_ref(),
+        &plan.repeats,
+        plan.strategy,
+        plan.order,
+    );
 
     let max_buffer = ctx.device().map_or(0, |d| d.limits().max_buffer_size);
     let rows: Vec<Vec<PathKind>> = plan
@@ -494,7 +520,7 @@ fn host_path(
     data: &CaseData,
     device: Device,
 ) -> Result<Measurement, CliError> {
-    let options: Cumsum = data.case.options().device(device);
+    let options: Cumsum = data.case.options().device(device).order(plan.order);
     let input = &data.input;
     let mut last = None;
     let samples = plan.repeats.sample(|| {

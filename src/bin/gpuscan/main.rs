@@ -59,7 +59,18 @@ fn quiet_mesa() -> Option<std::path::PathBuf> {
     None
 }
 
+/// Rust ignores SIGPIPE, so `gpuscan bench | head` would panic on the closed pipe; end
+/// quietly instead, as other command-line tools do.
+fn restore_sigpipe() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is a valid action.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    restore_sigpipe();
     // Bad input is reported as errors; should a bug panic, still print one line, no backtrace.
     std::panic::set_hook(Box::new(|info| {
         eprintln!("gpuscan: internal error: {info}");

@@ -28,6 +28,7 @@ impl Printer {
         clock: Option<&GpuClock>,
         repeats: &Repeats,
         strategy: &str,
+        order: gpuscan::Order,
     ) {
         let info = ctx.adapter_info();
         let timing = clock.map(|c| c.timing().name());
@@ -45,6 +46,7 @@ impl Printer {
                 "timestamp_period_ns": clock.and_then(GpuClock::period_ns),
                 "host_timing": ["cpu", "gpu-end-to-end"],
                 "strategy": strategy,
+                "order": format!("{order:?}").to_lowercase(),
                 "repeats": repeats.fixed,
                 "warmup": 1,
                 "gpuscan_version": env!("CARGO_PKG_VERSION"),
@@ -75,17 +77,21 @@ impl Printer {
                 Repeats::MAX
             ),
         };
+        let order_name = format!("{order:?}").to_lowercase();
         match timing {
             Some(t) => println!(
                 "times: {runs} after 1 warm-up; gpu-resident and copy timed by {}, \
-                 cpu and gpu-end-to-end by host wall time; GPU strategy {strategy}",
+                 cpu and gpu-end-to-end by host wall time; GPU strategy {strategy}; \
+                 float order {order_name}",
                 if t == "host" {
                     "host wall time around submit and wait (no timestamp queries here)"
                 } else {
                     "GPU timestamp queries around the recorded commands"
                 }
             ),
-            None => println!("times: {runs} after 1 warm-up, host wall time"),
+            None => {
+                println!("times: {runs} after 1 warm-up, host wall time; float order {order_name}")
+            }
         }
         println!(
             "GPU/CPU: cpu time / this row's time (above 1: faster than the CPU); scan/copy: this \
