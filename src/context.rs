@@ -5,6 +5,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::array::{Array, ArrayView, ArrayViewMut, Data, DataRef};
 use crate::auto::AutoPolicy;
+use crate::calibrate::AutoOrigin;
 use crate::convert::{cast_data, cast_into};
 use crate::cpu;
 use crate::dtype::DType;
@@ -27,8 +28,9 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 pub struct ContextOptions {
     /// Workgroup shape of the scan kernels.
     pub tile: TileConfig,
-    /// When [`Device::Auto`] picks the GPU (default: [`DEFAULT_AUTO_THRESHOLD`] elements for
-    /// every dtype on hardware adapters, never on software ones).
+    /// When [`Device::Auto`] picks the GPU. Without one, a calibration stored for the adapter
+    /// (see [`crate::calibrate`]) applies, else [`DEFAULT_AUTO_THRESHOLD`] elements for every
+    /// dtype on hardware adapters and never on software ones.
     pub auto_policy: Option<AutoPolicy>,
     /// Caps the storage binding size below the adapter's, to exercise chunking on small data.
     pub max_binding_bytes: Option<u64>,
@@ -86,6 +88,8 @@ pub struct Context {
     gpu: Option<Arc<Gpu>>,
     no_gpu: Option<String>,
     auto: RwLock<AutoPolicy>,
+    /// Where the starting policy came from (see `Context::auto_policy_source`).
+    pub(crate) auto_origin: AutoOrigin,
     pub(crate) id: u64,
 }
 
@@ -126,6 +130,7 @@ impl Context {
                 gpu: None,
                 no_gpu: Some(reason),
                 auto: RwLock::new(AutoPolicy::never()),
+                auto_origin: AutoOrigin::default(),
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             }),
         }
@@ -148,23 +153,25 @@ impl Context {
             gpu: None,
             no_gpu: Some("created CPU-only".into()),
             auto: RwLock::new(AutoPolicy::never()),
+            auto_origin: AutoOrigin::default(),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
 
     fn from_gpu(gpu: Gpu, options: &ContextOptions) -> Context {
         let software = gpu.info.device_type == wgpu::DeviceType::Cpu;
-        let policy = options.auto_policy.clone().unwrap_or_else(|| {
-            if software {
-                AutoPolicy::never()
-            } else {
-                AutoPolicy::uniform(DEFAULT_AUTO_THRESHOLD)
-            }
-        });
+        let default = if software {
+            AutoPolicy::never()
+        } else {
+            AutoPolicy::uniform(DEFAULT_AUTO_THRESHOLD)
+        };
+        // The caller's policy, else a calibration stored for this adapter, else the default.
+        let origin = AutoOrigin::choose(options.auto_policy.as_ref(), &gpu.info, default);
         Context {
             gpu: Some(Arc::new(gpu)),
             no_gpu: None,
-            auto: RwLock::new(policy),
+            auto: RwLock::new(origin.policy.clone()),
+            auto_origin: origin,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
     }

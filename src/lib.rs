@@ -28,6 +28,7 @@
 mod alloc;
 mod array;
 mod auto;
+pub mod calibrate;
 mod context;
 mod convert;
 pub mod cpu;

@@ -298,3 +298,85 @@ fn plot_writes_an_svg_chart() {
         "{svg}"
     );
 }
+
+#[test]
+fn calibrate_measures_saves_and_info_reports_it() {
+    let path = std::env::temp_dir().join(format!(
+        "gpuscan-cli-calibration-{}.txt",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    let env = [(
+        "GPUSCAN_CALIBRATION",
+        path.to_str().expect("a UTF-8 temp path"),
+    )];
+
+    // Without an adapter: one line saying everything stays on the CPU, success, no file.
+    let o = gpuscan(&["calibrate", "--save"], &[NO_ADAPTER, env[0]]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("CPU"), "{text}");
+    assert!(!path.exists());
+
+    let o = gpuscan(&["calibrate", "--max-size", "0"], &[]);
+    assert!(one_line_error(&o).contains("--max-size"));
+    let o = gpuscan(&["calibrate", "--dtype", "complex64"], &[]);
+    assert!(one_line_error(&o).contains("complex64"));
+
+    if !gpu_expected() {
+        return;
+    }
+    let o = gpuscan(
+        &["calibrate", "--max-size", "64", "--dtype", "float32"],
+        &env,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("elements") && text.contains("auto/best"),
+        "{text}"
+    );
+    assert!(text.contains("\nthresholds: float32 "), "{text}");
+    assert!(!path.exists(), "saved without --save");
+
+    let o = gpuscan(
+        &[
+            "calibrate",
+            "--max-size",
+            "2^6",
+            "--dtype",
+            "float32",
+            "--save",
+            "--json",
+        ],
+        &env,
+    );
+    let record = &json_lines(&o)[0];
+    let dtypes = record["dtypes"].as_array().expect("dtypes");
+    assert_eq!(dtypes.len(), 1, "{record}");
+    assert_eq!(dtypes[0]["dtype"], "float32");
+    let sizes: Vec<u64> = dtypes[0]["measurements"]
+        .as_array()
+        .expect("measurements")
+        .iter()
+        .map(|m| m["elements"].as_u64().expect("elements"))
+        .collect();
+    assert_eq!(sizes, [1, 4, 16, 64]);
+    assert_eq!(record["saved"].as_str(), path.to_str());
+    let stored = std::fs::read_to_string(&path).expect("saved");
+    assert!(stored.starts_with("gpuscan-calibration 1\n"), "{stored}");
+
+    // `info` on the same adapter reports the stored calibration.
+    let o = gpuscan(&["info", "--json"], &env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json: Value = serde_json::from_str(stdout(&o).trim()).expect("one JSON object");
+    assert_eq!(json["auto_policy_source"], "calibration", "{json}");
+    assert_eq!(json["calibration_path"].as_str(), path.to_str());
+    assert_eq!(json["auto_policy"]["float32"], dtypes[0]["threshold"]);
+    let o = gpuscan(&["info"], &env);
+    let text = stdout(&o);
+    assert!(text.contains("Device::Auto thresholds"), "{text}");
+    assert!(text.contains("stored calibration"), "{text}");
+    let _ = std::fs::remove_file(&path);
+}

@@ -1,6 +1,7 @@
 //! `gpuscan info`: the adapter, the features and limits the scan kernels depend on, which
 //! accumulation dtypes run on the GPU, and where `Device::Auto` switches to it.
 
+use gpuscan::calibrate::{AutoPolicySource, Calibration};
 use gpuscan::Context;
 use serde_json::{json, Value};
 
@@ -90,6 +91,47 @@ fn auto_threshold(ctx: &Context) -> Option<u64> {
         .filter(|_| ctx.has_gpu())
 }
 
+/// `float32 >= 1048576, int64 never, ...` over the dtypes the adapter scans on the GPU (Auto
+/// keeps the others on the CPU whatever the policy says).
+fn auto_thresholds_text(ctx: &Context) -> String {
+    let items: Vec<String> = ctx
+        .gpu_dtypes()
+        .into_iter()
+        .map(|d| match ctx.auto_threshold(d) {
+            Some(t) => format!("{d} >= {t}"),
+            None => format!("{d} never"),
+        })
+        .collect();
+    items.join(", ")
+}
+
+/// Where the policy came from, in words.
+fn auto_source_text(ctx: &Context, software: bool) -> String {
+    const HINT: &str = "`gpuscan calibrate --save` measures this machine";
+    match ctx.auto_policy_source() {
+        AutoPolicySource::Default if software => {
+            format!("default: never on a software adapter (the CPU path is faster); {HINT}")
+        }
+        AutoPolicySource::Default => format!(
+            "default: {} elements, an estimate; {HINT}",
+            gpuscan::DEFAULT_AUTO_THRESHOLD
+        ),
+        AutoPolicySource::Calibration(path) => {
+            // Name the dtypes it covers: the others keep the default.
+            let covered = Calibration::load(&path)
+                .map(|c| {
+                    let names: Vec<&str> = c.dtypes.iter().map(|d| d.dtype.name()).collect();
+                    format!(" (covers {}; other dtypes: default)", names.join(" "))
+                })
+                .unwrap_or_default();
+            format!("stored calibration {}{covered}", path.display())
+        }
+        AutoPolicySource::Options => "ContextOptions::auto_policy".into(),
+        AutoPolicySource::Set => "Context::set_auto_policy".into(),
+        other => other.name().into(),
+    }
+}
+
 fn report_json(ctx: &Context) -> Value {
     let dtypes: Vec<&str> = ctx.gpu_dtypes().iter().map(|d| d.name()).collect();
     let (Some(info), Some(device)) = (ctx.adapter_info(), ctx.device()) else {
@@ -98,6 +140,9 @@ fn report_json(ctx: &Context) -> Value {
             "reason": ctx.gpu_unavailable_reason().unwrap_or("unknown"),
             "gpu_dtypes": dtypes,
             "auto_threshold": null,
+            "auto_policy": {},
+            "auto_policy_source": ctx.auto_policy_source().name(),
+            "calibration_path": null,
         });
     };
     let features = device.features();
@@ -109,6 +154,12 @@ fn report_json(ctx: &Context) -> Value {
         .iter()
         .map(|&(key, _, v)| (key.to_string(), json!(v)))
         .collect();
+    let auto_policy: serde_json::Map<String, Value> = ctx
+        .gpu_dtypes()
+        .into_iter()
+        .map(|d| (d.name().to_string(), json!(ctx.auto_threshold(d))))
+        .collect();
+    let source = ctx.auto_policy_source();
     json!({
         "gpu": true,
         "name": info.name,
@@ -122,6 +173,12 @@ fn report_json(ctx: &Context) -> Value {
         "limits": limit_map,
         "gpu_dtypes": dtypes,
         "auto_threshold": auto_threshold(ctx),
+        "auto_policy": auto_policy,
+        "auto_policy_source": source.name(),
+        "calibration_path": match &source {
+            AutoPolicySource::Calibration(path) => Some(path.display().to_string()),
+            _ => None,
+        },
     })
 }
 
@@ -176,14 +233,15 @@ fn report_text(ctx: &Context) -> String {
     row(
         &mut out,
         "",
-        "Device::Auto uses the GPU from",
-        match auto_threshold(ctx) {
-            Some(t) => format!("{t} elements"),
-            None if info.device_type == wgpu::DeviceType::Cpu => {
-                "never (a software adapter: the CPU path is faster)".into()
-            }
-            None => "never".into(),
-        },
+        "Device::Auto thresholds",
+        auto_thresholds_text(ctx),
+    );
+    let software = info.device_type == wgpu::DeviceType::Cpu;
+    row(
+        &mut out,
+        "",
+        "Device::Auto policy",
+        auto_source_text(ctx, software),
     );
     out
 }

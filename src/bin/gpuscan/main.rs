@@ -2,6 +2,7 @@
 //! benchmark.
 
 mod bench;
+mod calibrate;
 mod cumsum_cmd;
 mod info;
 
@@ -28,6 +29,8 @@ enum Command {
     Info(info::Args),
     /// GPU against CPU and a plain buffer copy, over sizes and axes.
     Bench(bench::Args),
+    /// Measures where Device::Auto should switch to the GPU on this machine; --save keeps it.
+    Calibrate(calibrate::Args),
 }
 
 /// A failure the user can act on: printed as one line on stderr, exit code 2.
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
         Command::Cumsum(args) => cumsum_cmd::run(args),
         Command::Info(args) => info::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Calibrate(args) => calibrate::run(args),
     };
     if let Some(dir) = runtime_dir {
         // Empty unless a driver put something there; then leave it.
