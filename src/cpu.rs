@@ -1,6 +1,6 @@
 //! The CPU path.
 //!
-//! Kernels scan the output buffer in place. A [`Source`] first writes each piece of the input,
+//! Kernels scan the output buffer in place. A source first writes each piece of the input,
 //! cast to the accumulation dtype, into the output just before the piece is scanned, so casting
 //! and scanning share one pass over memory (for an in-place scan it does nothing). Along the
 //! last axis a lane is summed sequentially, or, for long lanes in the fast order, in fixed
