@@ -270,6 +270,11 @@ impl Context {
         options: &Cumsum,
     ) -> Result<Data> {
         let work = working_dtype(acc, options.order);
+        // numpy casts every element to `acc` before summing; a wider dtype holds those values
+        // exactly, so a wide scan first rounds the input to `acc`.
+        let staged = (work != acc && a.dtype() != acc).then(|| cast_data(a, acc));
+        let staged_view = staged.as_ref().map(Data::view);
+        let a = staged_view.as_ref().unwrap_or(a);
         let data = if self.use_gpu(work, g.len(), options)? {
             let mut data = cast_data(a, work);
             self.gpu()?.scan_host(&mut data, g)?;
@@ -287,7 +292,8 @@ impl Context {
         let (geometry, shape) = Geometry::resolve(a.shape(), options.axis)?;
         let acc = options.dtype.unwrap_or_else(|| a.dtype().cumsum_default());
         let work = working_dtype(acc, options.order);
-        let data = if a.dtype() == work && !self.use_gpu(work, geometry.len(), options)? {
+        let in_place = a.dtype() == acc && acc == work;
+        let data = if in_place && !self.use_gpu(work, geometry.len(), options)? {
             let mut data = a.into_parts().0;
             cpu::scan_data(&mut data, &geometry, options.order);
             narrow(data, acc)

@@ -1618,4 +1618,15 @@ fn wide_order_rounds_once() {
             assert_same(&format!("{dtype} wide [gpu]"), &got, &want);
         }
     }
+    // dtype= still casts every element first: int32 70000 is inf in float16, even when the
+    // sum runs in float32.
+    let a = arr(Int32, &[70000.0, -70000.0]);
+    let want = arr(Float16, &[f64::INFINITY, f64::NAN]);
+    let wide16 = Cumsum::new().order(Order::Wide).dtype(Float16);
+    let got = cpu().cumsum(&a, &wide16).unwrap();
+    assert_same("int32 as float16, wide [cpu]", &got, &want);
+    if let Some(g) = gpu() {
+        let got = g.cumsum(&a, &wide16.device(Device::Gpu)).unwrap();
+        assert_same("int32 as float16, wide [gpu]", &got, &want);
+    }
 }
