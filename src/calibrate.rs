@@ -352,8 +352,9 @@ impl AdapterIdentity {
     }
 }
 
-/// wgpu's device type as the calibration file (and `gpuscan info`) names it.
-fn device_type_name(t: wgpu::DeviceType) -> &'static str {
+/// wgpu's device type as the calibration file and `gpuscan info` name it (wgpu offers only
+/// `Debug`).
+pub fn device_type_name(t: wgpu::DeviceType) -> &'static str {
     match t {
         wgpu::DeviceType::Other => "other",
         wgpu::DeviceType::IntegratedGpu => "integrated-gpu",

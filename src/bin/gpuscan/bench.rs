@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use gpuscan::{Array, Context, Cumsum, DType, Device, GpuArray, Order};
 
+use crate::values::mem_available_bytes;
 use crate::CliError;
 use cases::{Accuracy, Case, Reference};
 use clock::{host_sample, medians, GpuClock, Repeats, Sample, Timing};
@@ -362,13 +363,6 @@ fn check_memory(cases: &[Case]) -> Result<(), CliError> {
     Ok(())
 }
 
-fn mem_available_bytes() -> Option<u64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    kib.checked_mul(1024)
-}
-
 /// The accumulation dtypes of the cases, each once.
 fn unique_accs(cases: &[Case]) -> impl Iterator<Item = DType> + '_ {
     cases
@@ -405,7 +399,7 @@ impl Progress {
         };
         eprintln!(
             " {} ({})",
-            report::seconds(m.median.seconds),
+            crate::values::seconds(m.median.seconds),
             match m.runs {
                 1 => "one run".to_string(),
                 n => format!("median of {n}"),

@@ -10,8 +10,9 @@ use gpuscan::calibrate::{
 use gpuscan::{Array, Context, Cumsum, DType, Device};
 use serde_json::{json, Value};
 
-use crate::info::device_type_name;
+use crate::values::{mem_available_bytes, parse_count, seconds};
 use crate::CliError;
+use gpuscan::calibrate::device_type_name;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -40,56 +41,13 @@ fn parse_dtypes(s: &str) -> Result<Option<Vec<DType>>, CliError> {
     if s.trim().eq_ignore_ascii_case("all") {
         return Ok(None);
     }
-    let mut dtypes = Vec::new();
-    for t in s.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-        let d: DType = t.parse().map_err(|_| {
-            let names: Vec<&str> = DType::ALL.iter().map(|d| d.name()).collect();
-            CliError(format!(
-                "--dtype: unknown dtype '{t}' (known: {}, or all)",
-                names.join(", ")
-            ))
-        })?;
-        if !dtypes.contains(&d) {
-            dtypes.push(d);
-        }
-    }
-    if dtypes.is_empty() {
-        return Err(CliError("--dtype: give at least one dtype".into()));
-    }
-    Ok(Some(dtypes))
-}
-
-/// A positive element count: `1048576`, `2^20` or `1<<20`.
-fn parse_count(t: &str) -> Result<u64, CliError> {
-    let t = t.trim();
-    let bad = || {
-        CliError(format!(
-            "--max-size: '{t}' is not a positive whole number (e.g. 1048576 or 2^20)"
-        ))
-    };
-    let n = if let Some((base, exp)) = t.split_once('^') {
-        let base: u64 = base.trim().parse().map_err(|_| bad())?;
-        let exp: u32 = exp.trim().parse().map_err(|_| bad())?;
-        base.checked_pow(exp).ok_or_else(bad)?
-    } else if let Some((base, shift)) = t.split_once("<<") {
-        let base: u64 = base.trim().parse().map_err(|_| bad())?;
-        let shift: u32 = shift.trim().parse().map_err(|_| bad())?;
-        base.checked_shl(shift)
-            .filter(|&v| shift < u64::BITS && v >> shift == base)
-            .ok_or_else(bad)?
-    } else {
-        t.parse().map_err(|_| bad())?
-    };
-    if n == 0 {
-        return Err(bad());
-    }
-    Ok(n)
+    crate::values::parse_dtypes(s).map(Some)
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
     let started = Instant::now();
     // Bad options are errors whether or not there is an adapter.
-    let max_size = parse_count(&args.max_size)?;
+    let max_size = parse_count(&args.max_size, "--max-size")? as u64;
     let wanted = parse_dtypes(&args.dtype)?;
     let ctx = Context::new()?;
     let Some(info) = ctx.adapter_info() else {
@@ -311,46 +269,12 @@ fn check_memory(dtypes: &[DType], max_size: u64) -> Result<(), CliError> {
     Ok(())
 }
 
-fn mem_available_bytes() -> Option<u64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    kib.checked_mul(1024)
-}
-
-/// A duration with a unit and three significant digits: `1.23 ms`.
-fn seconds(s: f64) -> String {
-    let (value, unit) = if s >= 1.0 {
-        (s, "s")
-    } else if s >= 1e-3 {
-        (s * 1e3, "ms")
-    } else if s >= 1e-6 {
-        (s * 1e6, "µs")
-    } else {
-        (s * 1e9, "ns")
-    };
-    let decimals = if value >= 100.0 {
-        0
-    } else if value >= 10.0 {
-        1
-    } else {
-        2
-    };
-    format!("{value:.decimals$} {unit}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn parses_options_and_formats_times() {
-        assert_eq!(parse_count("2^26").unwrap(), 1 << 26);
-        assert_eq!(parse_count("1<<12").unwrap(), 4096);
-        assert_eq!(parse_count(" 100 ").unwrap(), 100);
-        for bad in ["0", "-1", "x", "2^99", "1<<64", ""] {
-            assert!(parse_count(bad).is_err(), "{bad}");
-        }
+    fn parses_dtypes() {
         assert_eq!(
             parse_dtypes("float32, int64,float32").unwrap(),
             Some(vec![DType::Float32, DType::Int64])
@@ -358,9 +282,5 @@ mod tests {
         assert_eq!(parse_dtypes("ALL").unwrap(), None);
         assert!(parse_dtypes("complex64").is_err());
         assert!(parse_dtypes(",").is_err());
-        assert_eq!(seconds(1.234e-4), "123 µs");
-        assert_eq!(seconds(6.01e-7), "601 ns");
-        assert_eq!(seconds(1.79), "1.79 s");
-        assert_eq!(seconds(0.0118), "11.8 ms");
     }
 }

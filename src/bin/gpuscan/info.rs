@@ -24,16 +24,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     Ok(())
 }
 
-/// A short, stable name for a device type (wgpu only offers `Debug`).
-pub(crate) fn device_type_name(t: wgpu::DeviceType) -> &'static str {
-    match t {
-        wgpu::DeviceType::Other => "other",
-        wgpu::DeviceType::IntegratedGpu => "integrated-gpu",
-        wgpu::DeviceType::DiscreteGpu => "discrete-gpu",
-        wgpu::DeviceType::VirtualGpu => "virtual-gpu",
-        wgpu::DeviceType::Cpu => "cpu",
-    }
-}
+pub(crate) use gpuscan::calibrate::device_type_name;
 
 /// The features the kernels use, as (JSON key, text label, wgpu feature).
 const FEATURES: [(&str, &str, wgpu::Features); 6] = [

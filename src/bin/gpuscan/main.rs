@@ -5,6 +5,7 @@ mod bench;
 mod calibrate;
 mod cumsum_cmd;
 mod info;
+mod values;
 
 use std::process::ExitCode;
 

@@ -4,6 +4,8 @@
 use gpuscan::{Array, Cumsum, DType, Data};
 use half::f16;
 
+use crate::values::parse_count;
+pub use crate::values::parse_dtypes;
 use crate::CliError;
 
 /// One input: an array of `dtype` and `shape`, scanned along `axis` (`None`: flattened, the
@@ -287,33 +289,6 @@ pub fn parse_sizes(s: &str) -> Result<Vec<usize>, CliError> {
     s.split(',').map(|t| parse_count(t, "--sizes")).collect()
 }
 
-/// A positive element count: `1048576`, `2^20` or `1<<20`.
-fn parse_count(t: &str, option: &str) -> Result<usize, CliError> {
-    let t = t.trim();
-    let bad = || {
-        CliError(format!(
-            "{option}: '{t}' is not a positive whole number (e.g. 1048576 or 2^20)"
-        ))
-    };
-    let n = if let Some((base, exp)) = t.split_once('^') {
-        let base: usize = base.trim().parse().map_err(|_| bad())?;
-        let exp: u32 = exp.trim().parse().map_err(|_| bad())?;
-        base.checked_pow(exp).ok_or_else(bad)?
-    } else if let Some((base, shift)) = t.split_once("<<") {
-        let base: usize = base.trim().parse().map_err(|_| bad())?;
-        let shift: u32 = shift.trim().parse().map_err(|_| bad())?;
-        base.checked_shl(shift)
-            .filter(|&v| shift < usize::BITS && v >> shift == base)
-            .ok_or_else(bad)?
-    } else {
-        t.parse().map_err(|_| bad())?
-    };
-    if n == 0 {
-        return Err(bad());
-    }
-    Ok(n)
-}
-
 /// Parses `4096x4096` (any rank); `none` or empty gives no shape.
 pub fn parse_shape(s: &str) -> Result<Option<Vec<usize>>, CliError> {
     let s = s.trim();
@@ -353,27 +328,6 @@ pub fn parse_axes(s: &str, ndim: usize) -> Result<Vec<usize>, CliError> {
         ));
     }
     Ok(axes)
-}
-
-/// Parses `float32,int64` (any numpy name gpuscan knows).
-pub fn parse_dtypes(s: &str) -> Result<Vec<DType>, CliError> {
-    let mut dtypes = Vec::new();
-    for t in s.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-        let d: DType = t.parse().map_err(|_| {
-            let names: Vec<&str> = DType::ALL.iter().map(|d| d.name()).collect();
-            CliError(format!(
-                "--dtype: unknown dtype '{t}' (known: {})",
-                names.join(", ")
-            ))
-        })?;
-        if !dtypes.contains(&d) {
-            dtypes.push(d);
-        }
-    }
-    if dtypes.is_empty() {
-        return Err(CliError("--dtype: give at least one dtype".into()));
-    }
-    Ok(dtypes)
 }
 
 #[cfg(test)]

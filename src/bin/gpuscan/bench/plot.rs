@@ -8,9 +8,10 @@ use gpuscan::Context;
 
 use super::cases::Case;
 use super::clock::Timing;
-use super::report::{series_name, sig3};
+use super::report::series_name;
 use super::{Measurement, PathKind};
 use crate::info::device_type_name;
+use crate::values::sig3;
 
 const WIDTH: f64 = 800.0;
 const HEIGHT: f64 = 480.0;

@@ -7,6 +7,7 @@ use super::cases::Case;
 use super::clock::{GpuClock, Repeats};
 use super::{Measurement, PathKind};
 use crate::info::device_type_name;
+use crate::values::{seconds, sig3};
 
 /// Writes the adapter header and each case's rows to stdout as they complete.
 pub struct Printer {
@@ -170,36 +171,6 @@ fn error_cell(m: &Measurement) -> String {
             None => format!("{:.1e}", a.max_rel_error),
         },
     }
-}
-
-/// Three significant digits, without exponent for the ranges a bench shows.
-pub fn sig3(x: f64) -> String {
-    if !x.is_finite() {
-        return x.to_string();
-    }
-    if x == 0.0 {
-        return "0".into();
-    }
-    let magnitude = x.abs().log10().floor() as i32;
-    if !(-5..=6).contains(&magnitude) {
-        return format!("{x:.2e}");
-    }
-    let decimals = (2 - magnitude).max(0) as usize;
-    format!("{x:.decimals$}")
-}
-
-/// A duration with a unit that keeps three significant digits readable: `1.23 ms`.
-pub fn seconds(s: f64) -> String {
-    let (value, unit) = if s >= 1.0 {
-        (s, "s")
-    } else if s >= 1e-3 {
-        (s * 1e3, "ms")
-    } else if s >= 1e-6 {
-        (s * 1e6, "µs")
-    } else {
-        (s * 1e9, "ns")
-    };
-    format!("{} {unit}", sig3(value))
 }
 
 /// The series a chart draws: each path, per dtype, over the 1-D cases.
