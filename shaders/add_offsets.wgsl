@@ -2,6 +2,8 @@
 // first adds the scanned total of the tile before it to its rows, up to the first row where a
 // lane starts.
 
+@group(0) @binding(2) var<storage, read_write> aux: array<Elem>;
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn add_offsets(
     @builtin(workgroup_id) workgroup: vec3<u32>,

@@ -1,8 +1,10 @@
 // Bindings and index arithmetic shared by every pass.
 //
 // The host prepends a generated prelude that defines `Elem` (the storage type), `IDENTITY`,
-// `combine` (the accumulation: `+`, or `|` for bool), `WORKGROUP_SIZE`, `ELEMS_PER_THREAD`
-// and the `Params` struct, so host and shader share one source of those constants.
+// `combine` (the accumulation: `+`, or `|` for bool), `WORKGROUP_SIZE`, `ELEMS_PER_THREAD`,
+// `elem_bits`/`elem_from_bits` and the `Params` struct, so host and shader share one source of
+// those constants. Each pass declares binding 2 itself: values for most, atomic words for the
+// chained scan.
 //
 // Every pass sees its data as a row-major matrix of `params.rows x params.cols` items starting
 // at `items[params.offset]`, scanned down each column. A lane (an independent scan) starts at
@@ -11,7 +13,6 @@
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> items: array<Elem>;
-@group(0) @binding(2) var<storage, read_write> aux: array<Elem>;
 
 // The first base-level row at or after `row` that starts a lane (`base_rows` or more: none).
 fn next_head(row: u32) -> u32 {
@@ -39,11 +40,21 @@ fn head_after(item: u32, head: u32) -> u32 {
     return next_head(last_base_row(item) + 1u);
 }
 
+// The value of `earlier` followed by `later`, where `later_flag` says a lane starts in `later`.
+fn seg_combine(earlier: Elem, later: Elem, later_flag: u32) -> Elem {
+    if later_flag != 0u {
+        return later;
+    }
+    return combine(earlier, later);
+}
+
 // Where one invocation sits in a tile of `tile_cols` columns: invocations of one column are
 // `tile_cols` apart, so neighbouring invocations read neighbouring addresses of a row.
 struct TileThread {
     tile_row: u32,
+    // Column in the matrix, and within the tile.
     col: u32,
+    tile_col: u32,
     thread_row: u32,
     threads_per_col: u32,
     tile_rows: u32,
@@ -55,7 +66,8 @@ fn tile_thread(tile: u32, local: u32) -> TileThread {
     t.threads_per_col = WORKGROUP_SIZE / params.tile_cols;
     t.tile_rows = t.threads_per_col * ELEMS_PER_THREAD;
     t.tile_row = tile / params.tiles_x;
-    t.col = (tile % params.tiles_x) * params.tile_cols + local % params.tile_cols;
+    t.tile_col = local % params.tile_cols;
+    t.col = (tile % params.tiles_x) * params.tile_cols + t.tile_col;
     t.thread_row = local / params.tile_cols;
     t.first_row = t.tile_row * t.tile_rows + t.thread_row * ELEMS_PER_THREAD;
     return t;

@@ -10,8 +10,8 @@ use crate::convert::{cast_data, cast_into};
 use crate::cpu;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::gpu::{load_stored, stored_bytes, Gpu, GpuElem, LimitOverrides};
-use crate::options::{Cumsum, Device, Order};
+use crate::gpu::{load_stored, stored_bytes, Gpu, GpuElem, Overrides};
+use crate::options::{Cumsum, Device, Order, Strategy};
 use crate::plan::{Geometry, TileConfig};
 use crate::resident::GpuArray;
 
@@ -36,6 +36,10 @@ pub struct ContextOptions {
     pub max_binding_bytes: Option<u64>,
     /// Host bytes staged per upload-scan-download batch (default 1 GiB).
     pub batch_bytes: Option<u64>,
+    /// The GPU algorithm when a call does not name one (see [`crate::strategy`]).
+    pub strategy: Strategy,
+    /// Keeps subgroup operations out of the kernels even where the adapter has them.
+    pub no_subgroups: bool,
 }
 
 impl ContextOptions {
@@ -68,6 +72,18 @@ impl ContextOptions {
         self.batch_bytes = Some(bytes);
         self
     }
+
+    /// The GPU algorithm for calls that leave it to the context.
+    pub fn strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// Whether the kernels may use subgroup operations (default: where the adapter has them).
+    pub fn subgroups(mut self, allowed: bool) -> Self {
+        self.no_subgroups = !allowed;
+        self
+    }
 }
 
 /// Created once and reused, like wgpu's `repeated_compute` example: it owns (or borrows) the
@@ -88,6 +104,7 @@ pub struct Context {
     gpu: Option<Arc<Gpu>>,
     no_gpu: Option<String>,
     auto: RwLock<AutoPolicy>,
+    strategy: RwLock<Strategy>,
     /// Where the starting policy came from (see `Context::auto_policy_source`).
     pub(crate) auto_origin: AutoOrigin,
     pub(crate) id: u64,
@@ -130,6 +147,7 @@ impl Context {
                 gpu: None,
                 no_gpu: Some(reason),
                 auto: RwLock::new(AutoPolicy::never()),
+                strategy: RwLock::new(options.strategy),
                 auto_origin: AutoOrigin::default(),
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             }),
@@ -153,6 +171,7 @@ impl Context {
             gpu: None,
             no_gpu: Some("created CPU-only".into()),
             auto: RwLock::new(AutoPolicy::never()),
+            strategy: RwLock::new(Strategy::Auto),
             auto_origin: AutoOrigin::default(),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
@@ -171,6 +190,7 @@ impl Context {
             gpu: Some(Arc::new(gpu)),
             no_gpu: None,
             auto: RwLock::new(origin.policy.clone()),
+            strategy: RwLock::new(options.strategy),
             auto_origin: origin,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
@@ -233,6 +253,25 @@ impl Context {
         self.set_auto_policy(AutoPolicy::uniform(elements));
     }
 
+    /// The GPU algorithm of calls that leave it open: [`Cumsum`] with [`Strategy::Auto`],
+    /// [`Context::cumsum_gpu`] and [`Context::record_cumsum`].
+    pub fn strategy(&self) -> Strategy {
+        *self.strategy.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Replaces the context's GPU algorithm.
+    pub fn set_strategy(&self, strategy: Strategy) {
+        *self.strategy.write().unwrap_or_else(|e| e.into_inner()) = strategy;
+    }
+
+    /// The algorithm a call with `requested` runs.
+    fn strategy_for(&self, requested: Strategy) -> Strategy {
+        match requested {
+            Strategy::Auto => self.strategy(),
+            s => s,
+        }
+    }
+
     fn gpu(&self) -> Result<&Gpu> {
         self.gpu
             .as_deref()
@@ -277,7 +316,8 @@ impl Context {
         let a = staged_view.as_ref().unwrap_or(a);
         let data = if self.use_gpu(work, g.len(), options)? {
             let mut data = cast_data(a, work);
-            self.gpu()?.scan_host(&mut data, g)?;
+            self.gpu()?
+                .scan_host(&mut data, g, self.strategy_for(options.strategy))?;
             data
         } else {
             cpu::cumsum(a, work, g, options.order)
@@ -468,14 +508,21 @@ impl Context {
         if geometry.is_empty() {
             return Ok(());
         }
-        let plan = gpu.plan_resident(&geometry, elem)?;
+        let (algorithm, tile_scan) = gpu.method(self.strategy(), elem, &geometry);
+        let plan = gpu.plan_resident(&geometry, elem, algorithm)?;
         let bytes = (geometry.len() * elem.size()).next_multiple_of(4);
         gpu.scoped(|| {
             if src.buffer != dst.buffer {
                 encoder.copy_buffer_to_buffer(&src.buffer, 0, &dst.buffer, 0, bytes);
             }
             let workspace = gpu.workspace(std::iter::once(&plan));
-            gpu.record_plan(encoder, &plan, elem, &workspace.buffers(&dst.buffer));
+            gpu.record_plan(
+                encoder,
+                &plan,
+                elem,
+                tile_scan,
+                &workspace.buffers(&dst.buffer),
+            );
             Ok(())
         })
     }
@@ -490,10 +537,11 @@ impl Context {
     }
 }
 
-fn overrides(options: &ContextOptions) -> LimitOverrides {
-    LimitOverrides {
+fn overrides(options: &ContextOptions) -> Overrides {
+    Overrides {
         max_binding_bytes: options.max_binding_bytes,
         batch_bytes: options.batch_bytes,
+        no_subgroups: options.no_subgroups,
     }
 }
 

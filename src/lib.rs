@@ -41,16 +41,18 @@ pub mod npy;
 mod options;
 pub mod plan;
 mod resident;
+pub mod strategy;
 
 pub use array::{Array, ArrayView, ArrayViewMut, Data, DataMut, DataRef};
 pub use auto::AutoPolicy;
 pub use context::{Context, ContextOptions, DEFAULT_AUTO_THRESHOLD};
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
-pub use options::{AxisIndex, Cumsum, Device, Order};
+pub use options::{AxisIndex, Cumsum, Device, Order, Strategy};
 pub use resident::GpuArray;
 
 /// The WGSL that the kernels are built from, for inspection and tooling.
 pub mod shaders {
-    pub use crate::gpu::{module_source, prelude, Params, Pass};
+    pub use crate::gpu::{module_source, prelude, Params, TileScan, SPIN_LIMIT};
+    pub use crate::plan::Pass;
 }

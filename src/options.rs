@@ -63,6 +63,63 @@ impl std::str::FromStr for Order {
     }
 }
 
+/// The GPU scan algorithm. Every strategy gives numpy's result (floats within the documented
+/// tolerance) and the same bits on every run on one adapter; they differ in speed. See
+/// [`crate::strategy`] for what [`Strategy::Auto`] picks.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Strategy {
+    /// The selection table in [`crate::strategy`], per adapter, dtype and shape.
+    #[default]
+    Auto,
+    /// Scan-then-propagate with Blelloch workgroup scans ([`crate::plan::Algorithm::Blelloch`]).
+    Blelloch,
+    /// Reduce, scan the totals, scan again seeded ([`crate::plan::Algorithm::ReduceThenScan`]).
+    ReduceThenScan,
+    /// One pass with decoupled look-back and fallback ([`crate::plan::Algorithm::Chained`]).
+    Chained,
+}
+
+impl Strategy {
+    /// Every strategy, `Auto` first.
+    pub const ALL: [Strategy; 4] = [
+        Strategy::Auto,
+        Strategy::Blelloch,
+        Strategy::ReduceThenScan,
+        Strategy::Chained,
+    ];
+
+    /// The name the CLI takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Auto => "auto",
+            Strategy::Blelloch => "blelloch",
+            Strategy::ReduceThenScan => "reduce-then-scan",
+            Strategy::Chained => "chained",
+        }
+    }
+}
+
+impl std::fmt::Display for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Strategy {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Strategy::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                crate::Error::InvalidArgument(format!(
+                    "unknown strategy '{s}': expected auto, blelloch, reduce-then-scan or chained"
+                ))
+            })
+    }
+}
+
 /// An axis as numpy takes it: negative values count from the end.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct AxisIndex(pub isize);
@@ -111,6 +168,9 @@ pub struct Cumsum {
     pub device: Device,
     /// The summation order of float scans.
     pub order: Order,
+    /// The GPU algorithm; [`Strategy::Auto`] defers to the context's
+    /// ([`crate::Context::strategy`]).
+    pub strategy: Strategy,
 }
 
 impl Cumsum {
@@ -146,6 +206,12 @@ impl Cumsum {
     /// The summation order of float scans.
     pub fn order(mut self, order: Order) -> Cumsum {
         self.order = order;
+        self
+    }
+
+    /// The GPU algorithm.
+    pub fn strategy(mut self, strategy: Strategy) -> Cumsum {
+        self.strategy = strategy;
         self
     }
 }

@@ -128,6 +128,87 @@ impl TileConfig {
     }
 }
 
+/// The GPU scan algorithms; [`crate::Strategy::Auto`] resolves to one of them.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Algorithm {
+    /// Scan-then-propagate: every level scans its tiles in place (Blelloch trees in workgroup
+    /// memory) and writes their totals; the totals are scanned the same way, then added back
+    /// top-down. About four element moves per element.
+    Blelloch,
+    /// Reduce-then-scan: tiles are only reduced first, the totals scanned, then every tile is
+    /// scanned once, seeded with the total before it. About three moves per element.
+    ReduceThenScan,
+    /// One pass: a chained scan with decoupled look-back and decoupled fallback. Two moves
+    /// per element, the floor.
+    Chained,
+}
+
+impl Algorithm {
+    /// Every algorithm, in the order tables list them.
+    pub const ALL: [Algorithm; 3] = [
+        Algorithm::Blelloch,
+        Algorithm::ReduceThenScan,
+        Algorithm::Chained,
+    ];
+
+    /// The name the CLI and reports use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Blelloch => "blelloch",
+            Algorithm::ReduceThenScan => "reduce-then-scan",
+            Algorithm::Chained => "chained",
+        }
+    }
+}
+
+/// The compute passes, one WGSL file each under `shaders/`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Pass {
+    /// Scan tiles in place and write their totals.
+    ScanTiles,
+    /// Add the scanned total of the tile before to each tile.
+    AddOffsets,
+    /// Add the row above a chunk to its first row.
+    AddCarry,
+    /// Write tile totals without scanning.
+    ReduceTiles,
+    /// Scan tiles in place, seeded with the scanned total of the tile before.
+    ScanSeeded,
+    /// The single-pass chained scan.
+    ChainedScan,
+}
+
+impl Pass {
+    pub const ALL: [Pass; 6] = [
+        Pass::ScanTiles,
+        Pass::AddOffsets,
+        Pass::AddCarry,
+        Pass::ReduceTiles,
+        Pass::ScanSeeded,
+        Pass::ChainedScan,
+    ];
+
+    /// The WGSL entry point.
+    pub fn entry_point(self) -> &'static str {
+        match self {
+            Pass::ScanTiles => "scan_tiles",
+            Pass::AddOffsets => "add_offsets",
+            Pass::AddCarry => "add_carry",
+            Pass::ReduceTiles => "reduce_tiles",
+            Pass::ScanSeeded => "scan_seeded",
+            Pass::ChainedScan => "chained_scan",
+        }
+    }
+}
+
+/// One dispatch of a chunk's scan: `pass` over `levels[level]`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct PassStep {
+    pub pass: Pass,
+    pub level: usize,
+}
+
 /// The device limits a plan must respect.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct DeviceLimits {
@@ -263,8 +344,11 @@ pub struct Chunk {
     /// Rows per tile.
     pub tile_rows: u32,
     pub carry_in: Option<CarryIn>,
-    /// Scan levels, bottom first; empty for a single row.
+    /// Scan levels, bottom first; empty for a single row. The chained scan has one level,
+    /// whose `totals` is its look-back state (`u32` words, cleared before the dispatch).
     pub levels: Vec<Level>,
+    /// The dispatches after the carry, in order.
+    pub passes: Vec<PassStep>,
 }
 
 /// The whole plan for one batch: rows `[first_row, first_row + rows)` of a geometry, held at
@@ -287,10 +371,7 @@ impl ScanPlan {
     pub fn dispatch_count(&self) -> usize {
         self.chunks
             .iter()
-            .map(|c| {
-                let adds = c.levels.iter().filter(|l| l.tiles_y > 1).count();
-                c.levels.len() + adds + usize::from(c.carry_in.is_some())
-            })
+            .map(|c| c.passes.len() + usize::from(c.carry_in.is_some()))
             .sum()
     }
 }
@@ -332,12 +413,50 @@ pub struct BatchSpec {
     pub carry_out: bool,
 }
 
+/// Bytes of the chained scan's state for `tiles_y` tile rows of `cols` columns: the tile
+/// counter, then an aggregate and an inclusive slot per tile row and column, each a 16-bit
+/// piece of the value per `u32` word.
+pub fn chained_state_bytes(tiles_y: u64, cols: u64, elem_size: u64) -> u64 {
+    4 * (1 + tiles_y * cols * 2 * (elem_size / 2))
+}
+
+/// The passes of one chunk's scan over `levels`, bottom level first.
+fn chunk_passes(algorithm: Algorithm, levels: &[Level]) -> Vec<PassStep> {
+    let step = |pass, level| PassStep { pass, level };
+    let upper_adds = |from: usize| {
+        (from..levels.len())
+            .rev()
+            .filter(|&k| levels[k].tiles_y > 1)
+            .map(move |k| step(Pass::AddOffsets, k))
+    };
+    match algorithm {
+        _ if levels.is_empty() => Vec::new(),
+        Algorithm::Chained => vec![step(Pass::ChainedScan, 0)],
+        Algorithm::ReduceThenScan if levels[0].tiles_y > 1 => {
+            let mut passes = vec![step(Pass::ReduceTiles, 0)];
+            passes.extend((1..levels.len()).map(|k| step(Pass::ScanTiles, k)));
+            passes.extend(upper_adds(1));
+            passes.push(step(Pass::ScanSeeded, 0));
+            passes
+        }
+        // Blelloch, and reduce-then-scan of a single tile row (which is one scan).
+        _ => {
+            let mut passes: Vec<_> = (0..levels.len())
+                .map(|k| step(Pass::ScanTiles, k))
+                .collect();
+            passes.extend(upper_adds(0));
+            passes
+        }
+    }
+}
+
 /// Plans the scan of one batch of rows held in one buffer.
 pub fn plan_scan(
     geometry: &Geometry,
     batch: &BatchSpec,
     tile: &TileConfig,
     limits: &DeviceLimits,
+    algorithm: Algorithm,
 ) -> Result<ScanPlan> {
     let s = batch.elem_size;
     let cols = geometry.cols;
@@ -402,6 +521,23 @@ pub fn plan_scan(
             let mut span = 1u64;
             let mut scratch = 0u64;
             let mut items = None;
+            if algorithm == Algorithm::Chained && rows > 1 {
+                let tiles_y = rows.div_ceil(tile_rows as u64);
+                let totals = BufferRange {
+                    offset: 0,
+                    size: chained_state_bytes(tiles_y, cols, s),
+                };
+                scratch = totals.end();
+                levels.push(Level {
+                    rows: rows as u32,
+                    span: 1,
+                    items: None,
+                    totals,
+                    tiles_y: tiles_y as u32,
+                    dispatch: Dispatch::new(tiles_x * tiles_y, limits)?,
+                });
+                level_rows = 1;
+            }
             while level_rows > 1 {
                 let tiles_y = level_rows.div_ceil(tile_rows as u64);
                 let totals = BufferRange {
@@ -436,6 +572,7 @@ pub fn plan_scan(
                 tiles_x: tiles_x as u32,
                 tile_rows,
                 carry_in,
+                passes: chunk_passes(algorithm, &levels),
                 levels,
             });
             row += rows;
@@ -471,6 +608,7 @@ pub fn plan_scan(
                     tile_rows: tile.tile_len(),
                     carry_in,
                     levels: Vec::new(),
+                    passes: Vec::new(),
                 });
                 col += n;
             }
@@ -598,7 +736,7 @@ mod tests {
                 cols: 1,
                 lane_len: n,
             };
-            let plan = plan_scan(&g, &batch(&g, 4), &tile, &LAVAPIPE).unwrap();
+            let plan = plan_scan(&g, &batch(&g, 4), &tile, &LAVAPIPE, Algorithm::Blelloch).unwrap();
             assert_eq!(plan.chunks.len(), 1);
             assert_eq!(plan.chunks[0].levels.len(), levels, "n = {n}");
         }
@@ -615,7 +753,7 @@ mod tests {
             cols: 1,
             lane_len: 100,
         };
-        let plan = plan_scan(&g, &batch(&g, 4), &tile, &LAVAPIPE).unwrap();
+        let plan = plan_scan(&g, &batch(&g, 4), &tile, &LAVAPIPE, Algorithm::Blelloch).unwrap();
         let c = &plan.chunks[0];
         let rows: Vec<u32> = c.levels.iter().map(|l| l.rows).collect();
         assert_eq!(rows, vec![32769, 1025, 33, 2]);
@@ -638,7 +776,7 @@ mod tests {
             cols: 4096,
             lane_len: 4096,
         };
-        let plan = plan_scan(&g, &batch(&g, 4), &tile, &LAVAPIPE).unwrap();
+        let plan = plan_scan(&g, &batch(&g, 4), &tile, &LAVAPIPE, Algorithm::Blelloch).unwrap();
         let c = &plan.chunks[0];
         assert_eq!(c.tile_cols, 32);
         assert_eq!(c.tile_rows, 64);
@@ -649,7 +787,7 @@ mod tests {
             cols: 8,
             lane_len: 1 << 22,
         };
-        let plan = plan_scan(&g, &batch(&g, 4), &tile, &LAVAPIPE).unwrap();
+        let plan = plan_scan(&g, &batch(&g, 4), &tile, &LAVAPIPE, Algorithm::Blelloch).unwrap();
         assert_eq!(plan.chunks[0].tile_cols, 8);
         assert_eq!(plan.chunks[0].tile_rows, 256);
     }
@@ -663,7 +801,7 @@ mod tests {
             cols: 1,
             lane_len: n,
         };
-        let plan = plan_scan(&g, &batch(&g, 4), &tile, &LAVAPIPE).unwrap();
+        let plan = plan_scan(&g, &batch(&g, 4), &tile, &LAVAPIPE, Algorithm::Blelloch).unwrap();
         assert_eq!(plan.chunks.len(), 2);
         let mut rows = 0;
         for (i, c) in plan.chunks.iter().enumerate() {
@@ -694,7 +832,7 @@ mod tests {
             cols: 1,
             lane_len: 700,
         };
-        let plan = plan_scan(&g, &batch(&g, 4), &tile, &limits).unwrap();
+        let plan = plan_scan(&g, &batch(&g, 4), &tile, &limits, Algorithm::Blelloch).unwrap();
         for c in &plan.chunks {
             let expect = (0..c.rows as u64)
                 .find(|r| (c.row + r) % 700 == 0)
@@ -716,7 +854,7 @@ mod tests {
             cols: 1000,
             lane_len: 3,
         };
-        let plan = plan_scan(&g, &batch(&g, 2), &tile, &limits).unwrap();
+        let plan = plan_scan(&g, &batch(&g, 2), &tile, &limits, Algorithm::Blelloch).unwrap();
         // 1024 bytes hold 512 float16 elements: blocks of 512 + 488 per row
         assert_eq!(plan.chunks.len(), 6);
         for c in &plan.chunks {
@@ -748,7 +886,7 @@ mod tests {
             pending: Some(1),
             carry_out: true,
         };
-        let plan = plan_scan(&g, &spec, &tile, &LAVAPIPE).unwrap();
+        let plan = plan_scan(&g, &spec, &tile, &LAVAPIPE, Algorithm::Blelloch).unwrap();
         let copy = plan.chunks[0].carry_in.unwrap().copy;
         assert_eq!(copy.source, CarrySource::Pending);
         assert_eq!(copy.range.offset + copy.shift as u64 * 2, 2);

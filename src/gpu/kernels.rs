@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::dtype::DType;
-use crate::plan::TileConfig;
+use crate::plan::{Pass, TileConfig};
 
 /// How accumulator values are stored and combined on the GPU. Narrow ints widen to 32 bits
 /// (sums wrap the same modulo 2^8 or 2^16) and bool is a `u32` 0 or 1 combined with `|`.
@@ -87,6 +87,47 @@ impl GpuElem {
             _ => "+",
         }
     }
+
+    /// WGSL that returns the value's bits: the low word, then the high word of 64-bit types.
+    fn bits_wgsl(self) -> &'static str {
+        match self {
+            GpuElem::Bool | GpuElem::U32 => "return vec2<u32>(x, 0u);",
+            GpuElem::I32 | GpuElem::F32 => "return vec2<u32>(bitcast<u32>(x), 0u);",
+            // naga cannot bitcast between u32 and vec2<f16>; these conversions are exact.
+            GpuElem::F16 => "return vec2<u32>(pack2x16float(vec2<f32>(f32(x), 0.0)), 0u);",
+            GpuElem::U64 => "return vec2<u32>(u32(x & 0xfffffffflu), u32(x >> 32u));",
+            GpuElem::I64 | GpuElem::F64 => {
+                "let u = bitcast<u64>(x); return vec2<u32>(u32(u & 0xfffffffflu), u32(u >> 32u));"
+            }
+        }
+    }
+
+    /// WGSL that rebuilds a value from `to_bits`'s words `b`.
+    fn unbits_wgsl(self) -> &'static str {
+        match self {
+            GpuElem::Bool | GpuElem::U32 => "return b.x;",
+            GpuElem::I32 => "return bitcast<i32>(b.x);",
+            GpuElem::F32 => "return bitcast<f32>(b.x);",
+            GpuElem::F16 => "return f16(unpack2x16float(b.x).x);",
+            GpuElem::U64 => "return u64(b.x) | (u64(b.y) << 32u);",
+            GpuElem::I64 => "return bitcast<i64>(u64(b.x) | (u64(b.y) << 32u));",
+            GpuElem::F64 => "return bitcast<f64>(u64(b.x) | (u64(b.y) << 32u));",
+        }
+    }
+
+    /// WGSL for `subgroupShuffleUp(x, d)`. Vulkan shuffles 16- and 64-bit values only with an
+    /// extension wgpu does not expose, so those move as 32-bit words.
+    fn shuffle_up_wgsl(self) -> &'static str {
+        match self {
+            GpuElem::Bool | GpuElem::U32 | GpuElem::I32 | GpuElem::F32 => {
+                "return subgroupShuffleUp(x, d);"
+            }
+            GpuElem::F16 => {
+                "return elem_from_bits(vec2<u32>(subgroupShuffleUp(elem_bits(x).x, d), 0u));"
+            }
+            _ => "let b = elem_bits(x); return elem_from_bits(vec2<u32>(subgroupShuffleUp(b.x, d), subgroupShuffleUp(b.y, d)));",
+        }
+    }
 }
 
 /// Declares the uniform block every pass reads, once, for both the host (`#[repr(C)]`) and
@@ -131,65 +172,99 @@ params! {
     lane_len,
 }
 
-/// The compute passes, one WGSL file each.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Pass {
-    ScanTiles,
-    AddOffsets,
-    AddCarry,
+/// The kernel sources, one WGSL file per pass.
+fn pass_source(pass: Pass) -> &'static str {
+    match pass {
+        Pass::ScanTiles => include_str!("../../shaders/scan_tiles.wgsl"),
+        Pass::AddOffsets => include_str!("../../shaders/add_offsets.wgsl"),
+        Pass::AddCarry => include_str!("../../shaders/add_carry.wgsl"),
+        Pass::ReduceTiles => include_str!("../../shaders/reduce_tiles.wgsl"),
+        Pass::ScanSeeded => include_str!("../../shaders/scan_seeded.wgsl"),
+        Pass::ChainedScan => include_str!("../../shaders/chained_scan.wgsl"),
+    }
 }
 
-impl Pass {
+/// Whether a pass scans tiles (and so needs the workgroup scan and the per-invocation rows).
+fn scans_tiles(pass: Pass) -> bool {
+    !matches!(pass, Pass::AddOffsets | Pass::AddCarry)
+}
+
+/// How a workgroup combines its invocations' totals.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TileScan {
+    /// A Blelloch tree in workgroup memory: any adapter.
+    Shared,
+    /// Subgroup shuffles, then one pass over the subgroup totals: adapters with `SUBGROUP`.
+    Subgroup,
+}
+
+impl TileScan {
     fn source(self) -> &'static str {
         match self {
-            Pass::ScanTiles => include_str!("../../shaders/scan_tiles.wgsl"),
-            Pass::AddOffsets => include_str!("../../shaders/add_offsets.wgsl"),
-            Pass::AddCarry => include_str!("../../shaders/add_carry.wgsl"),
-        }
-    }
-
-    fn entry_point(self) -> &'static str {
-        match self {
-            Pass::ScanTiles => "scan_tiles",
-            Pass::AddOffsets => "add_offsets",
-            Pass::AddCarry => "add_carry",
+            TileScan::Shared => include_str!("../../shaders/tile_scan_shared.wgsl"),
+            TileScan::Subgroup => include_str!("../../shaders/tile_scan_subgroup.wgsl"),
         }
     }
 }
 
 const COMMON_WGSL: &str = include_str!("../../shaders/common.wgsl");
+const THREAD_ROWS_WGSL: &str = include_str!("../../shaders/thread_rows.wgsl");
 
-/// The generated prelude: element type, identity, combine, tile constants and `Params`.
-pub fn prelude(elem: GpuElem, tile: &TileConfig) -> String {
-    let enable = if elem == GpuElem::F16 {
-        "enable f16;\n\n"
-    } else {
-        ""
+/// Polls of a predecessor's state before the chained scan reduces its tile itself. A poll
+/// costs about an L2 round trip; 32 of them are roughly the time a tile takes at full
+/// bandwidth, so a stalled predecessor costs at most one extra tile read.
+pub const SPIN_LIMIT: u32 = 32;
+
+/// The generated prelude: element type, identity, combine, its bit pieces, the tile constants
+/// and `Params`.
+pub fn prelude(elem: GpuElem, tile: &TileConfig, tile_scan: TileScan) -> String {
+    let mut enable = String::new();
+    if elem == GpuElem::F16 {
+        enable.push_str("enable f16;\n");
+    }
+    let shuffle = match tile_scan {
+        TileScan::Shared => String::new(),
+        TileScan::Subgroup => format!(
+            "fn shuffle_up(x: Elem, d: u32) -> Elem {{ {} }}\n",
+            elem.shuffle_up_wgsl()
+        ),
     };
     format!(
-        "{enable}// Generated by gpuscan; do not edit.\n\
+        "{enable}\n// Generated by gpuscan; do not edit.\n\
          alias Elem = {ty};\n\
          const IDENTITY: Elem = {identity};\n\
          const WORKGROUP_SIZE: u32 = {wg}u;\n\
          const ELEMS_PER_THREAD: u32 = {ept}u;\n\
-         fn combine(a: Elem, b: Elem) -> Elem {{ return a {op} b; }}\n\n{params}\n",
+         const SPIN_LIMIT: u32 = {spin}u;\n\
+         // 16-bit pieces of one value, as the chained scan publishes it.\n\
+         const WORDS: u32 = {words}u;\n\
+         fn combine(a: Elem, b: Elem) -> Elem {{ return a {op} b; }}\n\
+         fn elem_bits(x: Elem) -> vec2<u32> {{ {to_bits} }}\n\
+         fn elem_from_bits(b: vec2<u32>) -> Elem {{ {from_bits} }}\n\
+         {shuffle}\n{params}\n",
         ty = elem.wgsl_type(),
         identity = elem.identity(),
         wg = tile.workgroup_size,
         ept = tile.elements_per_thread,
+        spin = SPIN_LIMIT,
+        words = elem.size() / 2,
         op = elem.combine_op(),
+        to_bits = elem.bits_wgsl(),
+        from_bits = elem.unbits_wgsl(),
         params = PARAMS_WGSL,
     )
 }
 
 /// The whole WGSL module of one pass for one element type.
-pub fn module_source(pass: Pass, elem: GpuElem, tile: &TileConfig) -> String {
-    format!(
-        "{}\n{}\n{}",
-        prelude(elem, tile),
-        COMMON_WGSL,
-        pass.source()
-    )
+pub fn module_source(pass: Pass, elem: GpuElem, tile: &TileConfig, tile_scan: TileScan) -> String {
+    let mut src = prelude(elem, tile, tile_scan);
+    src.push_str(COMMON_WGSL);
+    if scans_tiles(pass) {
+        src.push_str(tile_scan.source());
+        src.push_str(THREAD_ROWS_WGSL);
+    }
+    src.push_str(pass_source(pass));
+    src
 }
 
 /// The bind group layout shared by every pass, and compiled pipelines.
@@ -197,7 +272,7 @@ pub struct Kernels {
     pub layout: wgpu::BindGroupLayout,
     pipeline_layout: wgpu::PipelineLayout,
     tile: TileConfig,
-    cache: Mutex<HashMap<(Pass, GpuElem), wgpu::ComputePipeline>>,
+    cache: Mutex<HashMap<(Pass, GpuElem, TileScan), wgpu::ComputePipeline>>,
 }
 
 impl Kernels {
@@ -251,15 +326,23 @@ impl Kernels {
         device: &wgpu::Device,
         pass: Pass,
         elem: GpuElem,
+        tile_scan: TileScan,
     ) -> wgpu::ComputePipeline {
+        // Only passes that scan tiles differ by workgroup scan.
+        let tile_scan = if scans_tiles(pass) {
+            tile_scan
+        } else {
+            TileScan::Shared
+        };
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         cache
-            .entry((pass, elem))
+            .entry((pass, elem, tile_scan))
             .or_insert_with(|| {
-                let label = format!("gpuscan {} {:?}", pass.entry_point(), elem);
+                let label = format!("gpuscan {} {elem:?} {tile_scan:?}", pass.entry_point());
+                let source = module_source(pass, elem, &self.tile, tile_scan);
                 let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(&label),
-                    source: wgpu::ShaderSource::Wgsl(module_source(pass, elem, &self.tile).into()),
+                    source: wgpu::ShaderSource::Wgsl(source.into()),
                 });
                 device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(&label),
@@ -292,16 +375,19 @@ mod tests {
             GpuElem::F64,
             GpuElem::F16,
         ] {
-            for pass in [Pass::ScanTiles, Pass::AddOffsets, Pass::AddCarry] {
-                let src = module_source(pass, elem, &tile);
-                let module = naga::front::wgsl::parse_str(&src)
-                    .unwrap_or_else(|e| panic!("{pass:?} {elem:?}: {}", e.emit_to_string(&src)));
-                let mut v = naga::valid::Validator::new(
-                    naga::valid::ValidationFlags::all(),
-                    naga::valid::Capabilities::all(),
-                );
-                v.validate(&module)
-                    .unwrap_or_else(|e| panic!("{pass:?} {elem:?}: {}", e.emit_to_string(&src)));
+            for pass in Pass::ALL {
+                for tile_scan in [TileScan::Shared, TileScan::Subgroup] {
+                    let src = module_source(pass, elem, &tile, tile_scan);
+                    let what = format!("{pass:?} {elem:?} {tile_scan:?}");
+                    let module = naga::front::wgsl::parse_str(&src)
+                        .unwrap_or_else(|e| panic!("{what}: {}", e.emit_to_string(&src)));
+                    let mut v = naga::valid::Validator::new(
+                        naga::valid::ValidationFlags::all(),
+                        naga::valid::Capabilities::all(),
+                    );
+                    v.validate(&module)
+                        .unwrap_or_else(|e| panic!("{what}: {}", e.emit_to_string(&src)));
+                }
             }
         }
     }
@@ -312,6 +398,9 @@ mod tests {
             std::mem::size_of::<Params>(),
             4 * PARAMS_WGSL.matches(": u32").count()
         );
-        assert!(prelude(GpuElem::F16, &TileConfig::default()).starts_with("enable f16;"));
+        assert!(
+            prelude(GpuElem::F16, &TileConfig::default(), TileScan::Shared)
+                .starts_with("enable f16;")
+        );
     }
 }

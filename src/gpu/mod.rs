@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 pub(crate) use kernels::GpuElem;
 use kernels::Kernels;
-pub use kernels::{module_source, prelude, Params, Pass};
+pub use kernels::{module_source, prelude, Params, TileScan, SPIN_LIMIT};
 pub(crate) use transfer::{load_stored, stored_bytes};
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::plan::{DeviceLimits, TileConfig};
+use crate::options::Strategy;
+use crate::plan::{Algorithm, DeviceLimits, Geometry, TileConfig};
 
 /// Features gpuscan asks for when it creates its own device.
 const WANTED_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
@@ -34,14 +35,18 @@ pub(crate) struct Gpu {
     pub limits: DeviceLimits,
     pub tile: TileConfig,
     pub batch_bytes: u64,
+    /// Whether the workgroup scans may use subgroup operations.
+    pub subgroups: bool,
     kernels: Kernels,
 }
 
-/// What a context was asked to override in the adapter's limits (tests use it to force chunks).
+/// What a context was asked to override in the adapter's limits and features (tests use it to
+/// force chunks and the paths without subgroups).
 #[derive(Copy, Clone, Debug, Default)]
-pub(crate) struct LimitOverrides {
+pub(crate) struct Overrides {
     pub max_binding_bytes: Option<u64>,
     pub batch_bytes: Option<u64>,
+    pub no_subgroups: bool,
 }
 
 impl Gpu {
@@ -49,7 +54,7 @@ impl Gpu {
         device: wgpu::Device,
         queue: wgpu::Queue,
         tile: TileConfig,
-        overrides: LimitOverrides,
+        overrides: Overrides,
     ) -> Result<Gpu> {
         let l = device.limits();
         tile.validate(
@@ -72,7 +77,10 @@ impl Gpu {
             .unwrap_or(DEFAULT_BATCH_BYTES)
             .min(limits.max_buffer_bytes);
         let kernels = Kernels::new(&device, tile);
+        let subgroups =
+            device.features().contains(wgpu::Features::SUBGROUP) && !overrides.no_subgroups;
         Ok(Gpu {
+            subgroups,
             info: device.adapter_info(),
             device,
             queue,
@@ -116,6 +124,24 @@ impl Gpu {
             }
         }
         Ok(elem)
+    }
+
+    /// The algorithm and workgroup scan for a scan of `geometry` in `elem`. Blelloch keeps the
+    /// tree in workgroup memory; the other algorithms take subgroups where the adapter has them.
+    pub fn method(
+        &self,
+        strategy: Strategy,
+        elem: GpuElem,
+        geometry: &Geometry,
+    ) -> (Algorithm, TileScan) {
+        let algorithm =
+            crate::strategy::select(strategy, self.info.device_type, elem.size(), geometry);
+        let tile_scan = if self.subgroups && algorithm != Algorithm::Blelloch {
+            TileScan::Subgroup
+        } else {
+            TileScan::Shared
+        };
+        (algorithm, tile_scan)
     }
 
     /// Runs `f` inside validation and out-of-memory error scopes and returns what they caught.

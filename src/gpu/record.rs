@@ -2,13 +2,14 @@
 
 use wgpu::util::DeviceExt;
 
-use super::kernels::{GpuElem, Params, Pass};
+use super::kernels::{GpuElem, Params, TileScan};
 use super::{load_stored, stored_bytes, Gpu};
 use crate::array::Data;
 use crate::error::Result;
+use crate::options::Strategy;
 use crate::plan::{
-    plan_scan, BatchSpec, BufferRange, CarryCopy, CarrySource, Chunk, Dispatch, Geometry, Level,
-    ScanPlan,
+    plan_scan, Algorithm, BatchSpec, BufferRange, CarryCopy, CarrySource, Chunk, Dispatch,
+    Geometry, Level, Pass, ScanPlan,
 };
 
 /// The buffers a plan runs on.
@@ -41,6 +42,8 @@ enum Step<'a> {
     /// A carry copy; `to_pending` sends the batch's last row to the pending buffer instead of
     /// the carry buffer.
     Copy { copy: CarryCopy, to_pending: bool },
+    /// Zeroes a range of the scratch buffer (the chained scan's state).
+    Clear(BufferRange),
     Dispatch {
         pass: Pass,
         params: Params,
@@ -112,6 +115,7 @@ impl Gpu {
         encoder: &mut wgpu::CommandEncoder,
         plan: &ScanPlan,
         elem: GpuElem,
+        tile_scan: TileScan,
         buffers: &ScanBuffers<'_>,
     ) {
         let mut steps = Vec::with_capacity(plan.dispatch_count() + plan.chunks.len() + 1);
@@ -149,16 +153,13 @@ impl Gpu {
                     grid: level.dispatch.grid,
                 }
             };
-            // Scan bottom-up, then add offsets top-down where a level has several tile rows.
-            steps.extend(chunk.levels.iter().map(|l| step(Pass::ScanTiles, l)));
-            steps.extend(
-                chunk
-                    .levels
-                    .iter()
-                    .rev()
-                    .filter(|l| l.tiles_y > 1)
-                    .map(|l| step(Pass::AddOffsets, l)),
-            );
+            for p in &chunk.passes {
+                let level = &chunk.levels[p.level];
+                if p.pass == Pass::ChainedScan {
+                    steps.push(Step::Clear(level.totals));
+                }
+                steps.push(step(p.pass, level));
+            }
         }
         if let Some(out) = &plan.carry_out {
             steps.push(Step::Copy {
@@ -206,6 +207,10 @@ impl Gpu {
                     };
                     encoder.copy_buffer_to_buffer(src, copy.range.offset, dst, 0, copy.range.size);
                 }
+                Step::Clear(range) => {
+                    drop(pass.take());
+                    encoder.clear_buffer(buffers.scratch, range.offset, Some(range.size));
+                }
                 Step::Dispatch {
                     pass: kind,
                     items,
@@ -238,7 +243,7 @@ impl Gpu {
                         ],
                     });
                     slot += 1;
-                    let pipeline = self.kernels.pipeline(&self.device, kind, elem);
+                    let pipeline = self.kernels.pipeline(&self.device, kind, elem, tile_scan);
                     let p = pass.get_or_insert_with(|| {
                         encoder
                             .begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -256,7 +261,12 @@ impl Gpu {
     }
 
     /// Plans an in-place scan of a whole buffer holding `geometry`.
-    pub fn plan_resident(&self, geometry: &Geometry, elem: GpuElem) -> Result<ScanPlan> {
+    pub fn plan_resident(
+        &self,
+        geometry: &Geometry,
+        elem: GpuElem,
+        algorithm: Algorithm,
+    ) -> Result<ScanPlan> {
         plan_scan(
             geometry,
             &BatchSpec {
@@ -268,16 +278,23 @@ impl Gpu {
             },
             &self.tile,
             &self.limits,
+            algorithm,
         )
     }
 
     /// Scans host data (already in its accumulation dtype) in place on the GPU: upload, scan and
     /// download, in batches of whole rows when the array is larger than one batch.
-    pub fn scan_host(&self, data: &mut Data, geometry: &Geometry) -> Result<()> {
+    pub fn scan_host(
+        &self,
+        data: &mut Data,
+        geometry: &Geometry,
+        strategy: Strategy,
+    ) -> Result<()> {
         if geometry.is_empty() {
             return Ok(());
         }
         let elem = self.supports(data.dtype())?;
+        let (algorithm, tile_scan) = self.method(strategy, elem, geometry);
         let s = elem.size();
         let row_bytes = geometry.cols * s;
         self.check_buffer_size(row_bytes, "one row of the scan")?;
@@ -295,7 +312,7 @@ impl Gpu {
                 pending,
                 carry_out: b + 1 < batches,
             };
-            let plan = plan_scan(geometry, &spec, &self.tile, &self.limits)?;
+            let plan = plan_scan(geometry, &spec, &self.tile, &self.limits, algorithm)?;
             pending = plan.carry_out.map(|c| c.shift);
             plans.push((spec, plan));
         }
@@ -324,7 +341,13 @@ impl Gpu {
                         .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                             label: Some("gpuscan batch"),
                         });
-                self.record_plan(&mut encoder, plan, elem, &workspace.buffers(&data_buffer));
+                self.record_plan(
+                    &mut encoder,
+                    plan,
+                    elem,
+                    tile_scan,
+                    &workspace.buffers(&data_buffer),
+                );
                 let size = bytes.len() as u64;
                 drop(bytes);
                 encoder.copy_buffer_to_buffer(&data_buffer, 0, &readback, 0, size);

@@ -1,0 +1,184 @@
+// Single-pass chained scan with decoupled look-back and decoupled fallback: every element is
+// read once and written once.
+//
+// Tiles take their index from an atomic counter in the order they start, so a tile's
+// predecessors have started before it. A tile publishes its total per column (its aggregate),
+// then looks back over the tiles above it until one has published its inclusive prefix; its
+// own inclusive prefix follows. Nothing assumes that a waiting tile's predecessor makes
+// progress: after SPIN_LIMIT polls the waiting workgroup reduces the predecessor's tile itself
+// (the fallback) and publishes that aggregate for it, so the scan cannot hang on adapters
+// without forward-progress guarantees.
+//
+// Determinism: a tile's inclusive prefix is always the left fold `inclusive(r - 1) +
+// aggregate(r)`. The look-back only finds where the fold can start (the nearest published
+// inclusive prefix, or an aggregate that begins a lane); the fold then runs forward over the
+// aggregates in order. Aggregates are the same bits whoever computes them, so every run gives
+// the same result, however tiles were scheduled.
+//
+// Published values never race torn: a value is split into 16-bit pieces, each stored in its own
+// atomic word with READY set, and a value is ready when all of its words are. Aggregate and
+// inclusive values have separate slots, so every word goes from zero to its final value once.
+//
+// `state[0]` is the tile counter; tile row r, column c keeps its aggregate at
+// `1 + ((r * cols + c) * 2) * WORDS` and its inclusive prefix WORDS words later. The host
+// clears the state before each dispatch.
+
+@group(0) @binding(2) var<storage, read_write> state: array<atomic<u32>>;
+
+const READY: u32 = 0x80000000u;
+const LANE_START: u32 = 0x40000000u;
+const AGGREGATE: u32 = 0u;
+const INCLUSIVE: u32 = 1u;
+
+// How a look-back step ended for one column.
+const FOUND: u32 = 0u;
+const CONTINUE: u32 = 1u;
+const STUCK: u32 = 2u;
+
+// Workgroup decisions: some column still looks back; some column waited in vain.
+const OPEN: u32 = 1u;
+const WAITING: u32 = 2u;
+
+var<workgroup> tile_index: u32;
+var<workgroup> flags: atomic<u32>;
+var<workgroup> decision: u32;
+var<workgroup> column_prefix: array<Elem, WORKGROUP_SIZE>;
+
+fn slot(tile_row: u32, col: u32, kind: u32) -> u32 {
+    return 1u + ((tile_row * params.cols + col) * 2u + kind) * WORDS;
+}
+
+fn publish(at: u32, value: Elem, flag: u32) {
+    let bits = elem_bits(value);
+    let tag = READY | select(0u, LANE_START, flag != 0u);
+    for (var w = 0u; w < WORDS; w++) {
+        let piece = (bits[w / 2u] >> (16u * (w % 2u))) & 0xffffu;
+        atomicStore(&state[at + w], tag | piece);
+    }
+}
+
+struct Published {
+    ready: bool,
+    value: Elem,
+    flag: u32,
+}
+
+fn read_published(at: u32) -> Published {
+    var p: Published;
+    var bits = vec2<u32>(0u, 0u);
+    p.ready = true;
+    for (var w = 0u; w < WORDS; w++) {
+        let word = atomicLoad(&state[at + w]);
+        p.ready = p.ready && (word & READY) != 0u;
+        p.flag = select(0u, 1u, (word & LANE_START) != 0u);
+        bits[w / 2u] |= (word & 0xffffu) << (16u * (w % 2u));
+    }
+    p.value = elem_from_bits(bits);
+    return p;
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn chained_scan(
+    @builtin(workgroup_id) workgroup: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    if flat_workgroup(workgroup) >= params.workgroups {
+        return;
+    }
+    if local == 0u {
+        tile_index = atomicAdd(&state[0], 1u);
+    }
+    let tile = workgroupUniformLoad(&tile_index);
+    let t = tile_thread(tile, local);
+    var values: array<Elem, ELEMS_PER_THREAD>;
+    let rows = scan_thread_rows(t, &values);
+    let s = tile_scan(t, local, rows.total, rows.flag);
+
+    // The invocations of the tile's last row hold the column totals and do the look-back.
+    let leader = t.thread_row == t.threads_per_col - 1u && t.col < params.cols;
+    // A tile that starts a lane in a column, or the first tile, knows its inclusive prefix.
+    let known = t.tile_row == 0u || s.total_flag != 0u;
+    if leader {
+        if known {
+            publish(slot(t.tile_row, t.col, INCLUSIVE), s.total, s.total_flag);
+        } else {
+            publish(slot(t.tile_row, t.col, AGGREGATE), s.total, 0u);
+        }
+    }
+
+    // Look back in step: every round inspects tile row `t.tile_row - 1 - round` for all columns
+    // still looking, so a fallback reduces one tile for all of them.
+    var looking = leader && t.tile_row > 0u;
+    var start = IDENTITY;
+    var start_row = 0u;
+    for (var round = 0u; round < t.tile_row; round++) {
+        let row = t.tile_row - 1u - round;
+        if local == 0u {
+            atomicStore(&flags, 0u);
+        }
+        workgroupBarrier();
+        var outcome = FOUND;
+        if looking {
+            outcome = STUCK;
+            for (var spin = 0u; spin < SPIN_LIMIT && outcome == STUCK; spin++) {
+                let inclusive = read_published(slot(row, t.col, INCLUSIVE));
+                if inclusive.ready {
+                    outcome = FOUND;
+                    start = inclusive.value;
+                } else {
+                    let aggregate = read_published(slot(row, t.col, AGGREGATE));
+                    if aggregate.ready {
+                        outcome = CONTINUE;
+                    }
+                }
+            }
+            atomicOr(&flags, select(OPEN, OPEN | WAITING, outcome == STUCK));
+        }
+        workgroupBarrier();
+        if local == 0u {
+            decision = atomicLoad(&flags);
+        }
+        let d = workgroupUniformLoad(&decision);
+        if d == 0u {
+            break;
+        }
+        if (d & WAITING) != 0u {
+            // The fallback: reduce tile `row` here, in the order its owner does.
+            let p = tile_thread(row * params.tiles_x + tile % params.tiles_x, local);
+            var scratch: array<Elem, ELEMS_PER_THREAD>;
+            let p_rows = scan_thread_rows(p, &scratch);
+            let p_scan = tile_scan(p, local, p_rows.total, p_rows.flag);
+            if looking && outcome == STUCK {
+                if row == 0u || p_scan.total_flag != 0u {
+                    publish(slot(row, t.col, INCLUSIVE), p_scan.total, p_scan.total_flag);
+                    outcome = FOUND;
+                    start = p_scan.total;
+                } else {
+                    publish(slot(row, t.col, AGGREGATE), p_scan.total, 0u);
+                    outcome = CONTINUE;
+                }
+            }
+        }
+        if looking && outcome == FOUND {
+            looking = false;
+            start_row = row;
+        }
+    }
+
+    // Fold forward from the inclusive prefix found, over the aggregates after it.
+    if leader {
+        var prefix = IDENTITY;
+        if t.tile_row > 0u {
+            prefix = start;
+            for (var r = start_row + 1u; r < t.tile_row; r++) {
+                prefix = combine(prefix, read_published(slot(r, t.col, AGGREGATE)).value);
+            }
+            if !known {
+                publish(slot(t.tile_row, t.col, INCLUSIVE), combine(prefix, s.total), 0u);
+            }
+        }
+        column_prefix[t.tile_col] = prefix;
+    }
+    workgroupBarrier();
+    store_thread_rows(t, &values, rows.heads, thread_prefix(column_prefix[t.tile_col], s));
+}

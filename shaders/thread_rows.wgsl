@@ -1,0 +1,69 @@
+// The rows one invocation owns: ELEMS_PER_THREAD consecutive rows of one column, scanned
+// sequentially in registers before the workgroup combines invocations.
+
+// An invocation's rows folded into one segmented pair, and which of them start a lane.
+struct ThreadRows {
+    total: Elem,
+    // 1 when a lane starts in these rows: the total then counts from the last such start.
+    flag: u32,
+    // Bit j: row j starts a lane.
+    heads: u32,
+}
+
+// Scans this invocation's rows into `values` (inclusive, cut at lane starts). Every strategy
+// folds rows in this one order, so a tile's total is the same bits wherever it is computed.
+fn scan_thread_rows(t: TileThread, values: ptr<function, array<Elem, ELEMS_PER_THREAD>>) -> ThreadRows {
+    var r: ThreadRows;
+    r.total = IDENTITY;
+    r.flag = 0u;
+    r.heads = 0u;
+    let in_matrix = t.col < params.cols;
+    // `head` is the next lane start at or after the current row, so the division in
+    // `next_head` runs once, not once per row.
+    var head = next_head(first_base_row(t.first_row));
+    for (var j = 0u; j < ELEMS_PER_THREAD; j++) {
+        let row = t.first_row + j;
+        if in_matrix && row < params.rows {
+            let x = items[item_index(row, t.col)];
+            if head <= last_base_row(row) {
+                r.heads |= 1u << j;
+                r.flag = 1u;
+                r.total = x;
+                head = head_after(row, head);
+            } else {
+                r.total = combine(r.total, x);
+            }
+        }
+        (*values)[j] = r.total;
+    }
+    return r;
+}
+
+// Writes this invocation's rows back, continuing `prefix` (everything before its first row in
+// the lane) up to its first lane start.
+fn store_thread_rows(t: TileThread, values: ptr<function, array<Elem, ELEMS_PER_THREAD>>, heads: u32, prefix: Elem) {
+    if t.col >= params.cols {
+        return;
+    }
+    var cut = false;
+    for (var j = 0u; j < ELEMS_PER_THREAD; j++) {
+        let row = t.first_row + j;
+        if row < params.rows {
+            cut = cut || (heads & (1u << j)) != 0u;
+            var v = (*values)[j];
+            if !cut {
+                v = combine(prefix, v);
+            }
+            items[item_index(row, t.col)] = v;
+        }
+    }
+}
+
+// The prefix an invocation's rows continue: the tile's prefix, then the invocations above it
+// in the tile, unless a lane starts between them.
+fn thread_prefix(tile_prefix: Elem, s: TileScan) -> Elem {
+    if s.exclusive_flag != 0u {
+        return s.exclusive;
+    }
+    return combine(tile_prefix, s.exclusive);
+}
