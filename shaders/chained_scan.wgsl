@@ -15,13 +15,17 @@
 // aggregates in order. Aggregates are the same bits whoever computes them, so every run gives
 // the same result, however tiles were scheduled.
 //
+// Accuracy: float prefixes carried from tile to tile are compensated sums (a value and its
+// rounding error, from Knuth's two-sum), so the long chain of tile additions adds about one
+// rounding in all instead of one per tile.
+//
 // Published values never race torn: a value is split into 16-bit pieces, each stored in its own
 // atomic word with READY set, and a value is ready when all of its words are. Aggregate and
 // inclusive values have separate slots, so every word goes from zero to its final value once.
 //
 // `state[0]` is the tile counter; tile row r, column c keeps its aggregate at
-// `1 + ((r * cols + c) * 2) * WORDS` and its inclusive prefix WORDS words later. The host
-// clears the state before each dispatch.
+// `1 + (r * cols + c) * 3 * WORDS` and its inclusive prefix (value, then compensation) in the
+// 2 * WORDS words after it. The host clears the state before each dispatch.
 
 @group(0) @binding(2) var<storage, read_write> state: array<atomic<u32>>;
 
@@ -29,6 +33,7 @@ const READY: u32 = 0x80000000u;
 const LANE_START: u32 = 0x40000000u;
 const AGGREGATE: u32 = 0u;
 const INCLUSIVE: u32 = 1u;
+const SLOT_WORDS: u32 = 3u * WORDS;
 
 // How a look-back step ended for one column.
 const FOUND: u32 = 0u;
@@ -45,7 +50,43 @@ var<workgroup> decision: u32;
 var<workgroup> column_prefix: array<Elem, WORKGROUP_SIZE>;
 
 fn slot(tile_row: u32, col: u32, kind: u32) -> u32 {
-    return 1u + ((tile_row * params.cols + col) * 2u + kind) * WORDS;
+    return 1u + (tile_row * params.cols + col) * SLOT_WORDS + kind * WORDS;
+}
+
+// A running prefix and, for floats, the rounding error it has dropped.
+struct Carry {
+    value: Elem,
+    error: Elem,
+}
+
+fn carry_of(value: Elem) -> Carry {
+    return Carry(value, IDENTITY);
+}
+
+// `x` itself, through arithmetic the shader compiler cannot see through. Compilers may
+// rewrite `(a + b) - a` as `b` (WGSL cannot mark arithmetic exact), which would erase the
+// compensation.
+fn opaque(x: Elem) -> Elem {
+    let b = elem_bits(x);
+    return elem_from_bits(vec2<u32>(b.x ^ params.zero, b.y));
+}
+
+fn carry_add(c: Carry, x: Elem) -> Carry {
+    var r = Carry(combine(c.value, x), c.error);
+    if COMPENSATED {
+        r.value = opaque(r.value);
+        // Knuth's two-sum: the exact rounding error of the addition, whichever operand is larger.
+        let back = r.value - c.value;
+        r.error = c.error + ((c.value - (r.value - back)) + (x - back));
+    }
+    return r;
+}
+
+fn carry_total(c: Carry) -> Elem {
+    if COMPENSATED {
+        return c.value + c.error;
+    }
+    return c.value;
 }
 
 fn publish(at: u32, value: Elem, flag: u32) {
@@ -60,7 +101,6 @@ fn publish(at: u32, value: Elem, flag: u32) {
 struct Published {
     ready: bool,
     value: Elem,
-    flag: u32,
 }
 
 fn read_published(at: u32) -> Published {
@@ -70,11 +110,28 @@ fn read_published(at: u32) -> Published {
     for (var w = 0u; w < WORDS; w++) {
         let word = atomicLoad(&state[at + w]);
         p.ready = p.ready && (word & READY) != 0u;
-        p.flag = select(0u, 1u, (word & LANE_START) != 0u);
         bits[w / 2u] |= (word & 0xffffu) << (16u * (w % 2u));
     }
     p.value = elem_from_bits(bits);
     return p;
+}
+
+fn publish_inclusive(tile_row: u32, col: u32, c: Carry, flag: u32) {
+    let at = slot(tile_row, col, INCLUSIVE);
+    publish(at, c.value, flag);
+    publish(at + WORDS, c.error, flag);
+}
+
+struct PublishedCarry {
+    ready: bool,
+    carry: Carry,
+}
+
+fn read_inclusive(tile_row: u32, col: u32) -> PublishedCarry {
+    let at = slot(tile_row, col, INCLUSIVE);
+    let value = read_published(at);
+    let error = read_published(at + WORDS);
+    return PublishedCarry(value.ready && error.ready, Carry(value.value, error.value));
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -100,7 +157,7 @@ fn chained_scan(
     let known = t.tile_row == 0u || s.total_flag != 0u;
     if leader {
         if known {
-            publish(slot(t.tile_row, t.col, INCLUSIVE), s.total, s.total_flag);
+            publish_inclusive(t.tile_row, t.col, carry_of(s.total), s.total_flag);
         } else {
             publish(slot(t.tile_row, t.col, AGGREGATE), s.total, 0u);
         }
@@ -109,7 +166,7 @@ fn chained_scan(
     // Look back in step: every round inspects tile row `t.tile_row - 1 - round` for all columns
     // still looking, so a fallback reduces one tile for all of them.
     var looking = leader && t.tile_row > 0u;
-    var start = IDENTITY;
+    var start = carry_of(IDENTITY);
     var start_row = 0u;
     for (var round = 0u; round < t.tile_row; round++) {
         let row = t.tile_row - 1u - round;
@@ -121,10 +178,10 @@ fn chained_scan(
         if looking {
             outcome = STUCK;
             for (var spin = 0u; spin < SPIN_LIMIT && outcome == STUCK; spin++) {
-                let inclusive = read_published(slot(row, t.col, INCLUSIVE));
+                let inclusive = read_inclusive(row, t.col);
                 if inclusive.ready {
                     outcome = FOUND;
-                    start = inclusive.value;
+                    start = inclusive.carry;
                 } else {
                     let aggregate = read_published(slot(row, t.col, AGGREGATE));
                     if aggregate.ready {
@@ -150,9 +207,9 @@ fn chained_scan(
             let p_scan = tile_scan(p, local, p_rows.total, p_rows.flag);
             if looking && outcome == STUCK {
                 if row == 0u || p_scan.total_flag != 0u {
-                    publish(slot(row, t.col, INCLUSIVE), p_scan.total, p_scan.total_flag);
+                    start = carry_of(p_scan.total);
+                    publish_inclusive(row, t.col, start, p_scan.total_flag);
                     outcome = FOUND;
-                    start = p_scan.total;
                 } else {
                     publish(slot(row, t.col, AGGREGATE), p_scan.total, 0u);
                     outcome = CONTINUE;
@@ -169,13 +226,14 @@ fn chained_scan(
     if leader {
         var prefix = IDENTITY;
         if t.tile_row > 0u {
-            prefix = start;
+            var c = start;
             for (var r = start_row + 1u; r < t.tile_row; r++) {
-                prefix = combine(prefix, read_published(slot(r, t.col, AGGREGATE)).value);
+                c = carry_add(c, read_published(slot(r, t.col, AGGREGATE)).value);
             }
             if !known {
-                publish(slot(t.tile_row, t.col, INCLUSIVE), combine(prefix, s.total), 0u);
+                publish_inclusive(t.tile_row, t.col, carry_add(c, s.total), 0u);
             }
+            prefix = carry_total(c);
         }
         column_prefix[t.tile_col] = prefix;
     }

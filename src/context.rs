@@ -264,6 +264,34 @@ impl Context {
         *self.strategy.write().unwrap_or_else(|e| e.into_inner()) = strategy;
     }
 
+    /// The GPU algorithm that a scan of `shape` along `axis`, accumulated in `dtype`, runs
+    /// with `strategy` on this context's adapter.
+    ///
+    /// ```
+    /// use gpuscan::{plan::Algorithm, Context, DType, Strategy};
+    /// let ctx = Context::new().unwrap();
+    /// let a = ctx.gpu_algorithm(Strategy::Blelloch, DType::Float32, &[1 << 20], None).unwrap();
+    /// assert_eq!(a, Algorithm::Blelloch);
+    /// ```
+    pub fn gpu_algorithm(
+        &self,
+        strategy: Strategy,
+        dtype: DType,
+        shape: &[usize],
+        axis: Option<isize>,
+    ) -> Result<crate::plan::Algorithm> {
+        let (geometry, _) = Geometry::resolve(shape, axis)?;
+        let device_type = self
+            .adapter_info()
+            .map_or(wgpu::DeviceType::Other, |i| i.device_type);
+        Ok(crate::strategy::select(
+            self.strategy_for(strategy),
+            device_type,
+            GpuElem::of(dtype).size(),
+            &geometry,
+        ))
+    }
+
     /// The algorithm a call with `requested` runs.
     fn strategy_for(&self, requested: Strategy) -> Strategy {
         match requested {

@@ -414,10 +414,10 @@ pub struct BatchSpec {
 }
 
 /// Bytes of the chained scan's state for `tiles_y` tile rows of `cols` columns: the tile
-/// counter, then an aggregate and an inclusive slot per tile row and column, each a 16-bit
-/// piece of the value per `u32` word.
+/// counter, then per tile row and column an aggregate and an inclusive prefix with its
+/// compensation, three values stored as one 16-bit piece per `u32` word.
 pub fn chained_state_bytes(tiles_y: u64, cols: u64, elem_size: u64) -> u64 {
-    4 * (1 + tiles_y * cols * 2 * (elem_size / 2))
+    4 * (1 + tiles_y * cols * 3 * (elem_size / 2))
 }
 
 /// The passes of one chunk's scan over `levels`, bottom level first.

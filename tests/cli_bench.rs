@@ -160,11 +160,73 @@ fn bench_json_has_the_adapter_then_every_measurement() {
             assert!((0.0..1e-4).contains(&err), "{m}");
         }
         if path.starts_with("gpu-") {
-            assert_eq!(m["strategy"], "blelloch", "{m}");
+            // The default strategy is the selection table's pick, by its algorithm's name.
+            let strategy = m["strategy"]
+                .as_str()
+                .expect("a GPU row names its algorithm");
+            assert!(
+                ["blelloch", "reduce-then-scan", "chained"].contains(&strategy),
+                "{m}"
+            );
             assert!(m["speedup_vs_cpu"].as_f64().is_some(), "{m}");
             assert!(m["scan_over_copy"].as_f64().is_some(), "{m}");
         } else {
             assert!(m["strategy"].is_null(), "{m}");
+        }
+    }
+}
+
+#[test]
+fn every_strategy_gets_its_own_gpu_rows() {
+    if !gpu_expected() {
+        return;
+    }
+    let o = gpuscan(
+        &[
+            "bench",
+            "--json",
+            "--strategy",
+            "all",
+            "--paths",
+            "gpu-resident,copy",
+            "--sizes",
+            "5000",
+            "--shape",
+            "300x7",
+            "--axis",
+            "0",
+            "--repeats",
+            "1",
+        ],
+        &[],
+    );
+    let records = json_lines(&o);
+    assert_eq!(records[0]["strategy"], "blelloch,reduce-then-scan,chained");
+    let rows: Vec<(String, Value)> = records[1..]
+        .iter()
+        .map(|m| {
+            (
+                m["path"].as_str().unwrap().to_string(),
+                m["strategy"].clone(),
+            )
+        })
+        .collect();
+    let one_case = [
+        ("gpu-resident", Value::from("blelloch")),
+        ("gpu-resident", Value::from("reduce-then-scan")),
+        ("gpu-resident", Value::from("chained")),
+        ("copy", Value::Null),
+    ];
+    let expected: Vec<(String, Value)> = one_case
+        .iter()
+        .chain(one_case.iter())
+        .map(|(p, s)| (p.to_string(), s.clone()))
+        .collect();
+    assert_eq!(rows, expected);
+    for m in &records[1..] {
+        if m["path"] == "gpu-resident" {
+            let err = m["max_rel_error"].as_f64().expect("max_rel_error number");
+            assert!((0.0..1e-5).contains(&err), "{m}");
         }
     }
 }
@@ -199,11 +261,13 @@ fn bench_on_the_cpu_alone_prints_a_table() {
 
 #[test]
 fn bad_options_exit_2_with_one_line() {
-    let cases: [(&[&str], &str); 10] = [
+    let cases: [(&[&str], &str); 12] = [
         (&["--sizes", "abc"], "--sizes"),
         (&["--sizes", "0"], "--sizes"),
         (&["--dtype", "float128"], "float128"),
-        (&["--strategy", "decoupled-lookback"], "blelloch"),
+        (&["--strategy", "decoupled-lookback"], "reduce-then-scan"),
+        (&["--strategy", "chained,nope"], "nope"),
+        (&["--paths", "gpu"], "gpu-resident"),
         (&["--repeats", "0"], "--repeats"),
         (&["--repeats", "many"], "--repeats"),
         (&["--shape", "64x"], "--shape"),

@@ -170,6 +170,9 @@ params! {
     first_head,
     /// Rows per lane.
     lane_len,
+    /// Always 0, unknown to the shader compiler: XOR-ing a value's bits with it hides the
+    /// value's origin, so that compensated sums are not simplified away.
+    zero,
 }
 
 /// The kernel sources, one WGSL file per pass.
@@ -213,7 +216,7 @@ const THREAD_ROWS_WGSL: &str = include_str!("../../shaders/thread_rows.wgsl");
 /// Polls of a predecessor's state before the chained scan reduces its tile itself. A poll
 /// costs about an L2 round trip; 32 of them are roughly the time a tile takes at full
 /// bandwidth, so a stalled predecessor costs at most one extra tile read.
-pub const SPIN_LIMIT: u32 = 32;
+pub const SPIN_LIMIT: u32 = 8;
 
 /// The generated prelude: element type, identity, combine, its bit pieces, the tile constants
 /// and `Params`.
@@ -238,6 +241,8 @@ pub fn prelude(elem: GpuElem, tile: &TileConfig, tile_scan: TileScan) -> String 
          const SPIN_LIMIT: u32 = {spin}u;\n\
          // 16-bit pieces of one value, as the chained scan publishes it.\n\
          const WORDS: u32 = {words}u;\n\
+         // Whether carried prefixes keep their rounding error (floats).\n\
+         const COMPENSATED: bool = {compensated};\n\
          fn combine(a: Elem, b: Elem) -> Elem {{ return a {op} b; }}\n\
          fn elem_bits(x: Elem) -> vec2<u32> {{ {to_bits} }}\n\
          fn elem_from_bits(b: vec2<u32>) -> Elem {{ {from_bits} }}\n\
@@ -248,6 +253,7 @@ pub fn prelude(elem: GpuElem, tile: &TileConfig, tile_scan: TileScan) -> String 
         ept = tile.elements_per_thread,
         spin = SPIN_LIMIT,
         words = elem.size() / 2,
+        compensated = matches!(elem, GpuElem::F16 | GpuElem::F32 | GpuElem::F64),
         op = elem.combine_op(),
         to_bits = elem.bits_wgsl(),
         from_bits = elem.unbits_wgsl(),

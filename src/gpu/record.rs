@@ -67,6 +67,7 @@ fn level_params(chunk: &Chunk, level: &Level, offset: u32) -> Params {
         base_rows: chunk.rows,
         first_head: chunk.first_head,
         lane_len: chunk.lane_len.max(1),
+        zero: 0,
     }
 }
 
@@ -84,6 +85,7 @@ fn carry_params(chunk: &Chunk, shift: u32, dispatch: &Dispatch) -> Params {
         base_rows: 1,
         first_head: 0,
         lane_len: 1,
+        zero: 0,
     }
 }
 

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use gpuscan::{Array, Context, Cumsum, DType, Device, GpuArray, Order};
+use gpuscan::{Array, Context, Cumsum, DType, Device, GpuArray, Order, Strategy};
 
 use crate::values::mem_available_bytes;
 use crate::CliError;
@@ -22,8 +22,12 @@ use clock::{host_sample, medians, GpuClock, Repeats, Sample, Timing};
 /// bandwidth.
 const DEFAULT_SIZES: &str = "1024,4096,16384,65536,262144,1048576,4194304,16777216,67108864";
 
-/// The scan strategies the GPU path implements.
-const STRATEGIES: [&str; 1] = ["blelloch"];
+/// What `--strategy all` measures: every algorithm, forced.
+const ALL_STRATEGIES: [Strategy; 3] = [
+    Strategy::Blelloch,
+    Strategy::ReduceThenScan,
+    Strategy::Chained,
+];
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -54,9 +58,14 @@ pub struct Args {
     /// (numpy's, bit for bit; CPU only, so the GPU rows are skipped) or wide.
     #[arg(long, value_name = "fast|exact|wide", default_value = "fast")]
     order: String,
-    /// The GPU scan strategy.
-    #[arg(long, value_name = "NAME", default_value = STRATEGIES[0])]
+    /// GPU scan strategies, comma-separated: auto (the selection table), blelloch,
+    /// reduce-then-scan, chained, or all (the three algorithms); each gets its GPU rows.
+    #[arg(long, value_name = "NAME,...", default_value = "auto")]
     strategy: String,
+    /// Rows to measure, comma-separated: cpu, gpu-resident, gpu-end-to-end, copy (default
+    /// all; --device narrows them further).
+    #[arg(long, value_name = "PATH,...")]
+    paths: Option<String>,
     /// One JSON object per line: the adapter, then one per measurement.
     #[arg(long)]
     json: bool,
@@ -82,6 +91,18 @@ impl PathKind {
         PathKind::Copy,
     ];
 
+    fn parse(name: &str) -> Result<PathKind, CliError> {
+        PathKind::ALL
+            .into_iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| {
+                CliError(format!(
+                    "--paths: unknown path '{name}': expected cpu, gpu-resident, gpu-end-to-end \
+                     or copy"
+                ))
+            })
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             PathKind::Cpu => "cpu",
@@ -101,6 +122,8 @@ impl PathKind {
 #[derive(Clone, Debug)]
 pub struct Measurement {
     pub path: PathKind,
+    /// The algorithm a GPU scan row ran.
+    pub algorithm: Option<&'static str>,
     pub runs: usize,
     pub median: Sample,
     pub timing: Timing,
@@ -124,22 +147,40 @@ struct Plan {
     cpu: bool,
     gpu: bool,
     repeats: Repeats,
-    strategy: &'static str,
+    strategies: Vec<Strategy>,
+    paths: Vec<PathKind>,
     order: Order,
+}
+
+/// `--strategy`: a comma list, or `all`.
+fn parse_strategies(list: &str) -> Result<Vec<Strategy>, CliError> {
+    let mut out = Vec::new();
+    for name in list.split(',').map(str::trim) {
+        let more = match name {
+            "all" => ALL_STRATEGIES.to_vec(),
+            _ => vec![name
+                .parse::<Strategy>()
+                .map_err(|e| CliError(format!("--strategy: {e}")))?],
+        };
+        for s in more {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+    }
+    Ok(out)
 }
 
 impl Plan {
     fn new(args: &Args) -> Result<Plan, CliError> {
-        let strategy = STRATEGIES
-            .into_iter()
-            .find(|s| *s == args.strategy.trim())
-            .ok_or_else(|| {
-                CliError(format!(
-                    "unknown strategy '{}': available strategies: {}",
-                    args.strategy,
-                    STRATEGIES.join(", ")
-                ))
-            })?;
+        let strategies = parse_strategies(&args.strategy)?;
+        let paths = match &args.paths {
+            None => PathKind::ALL.to_vec(),
+            Some(list) => list
+                .split(',')
+                .map(|p| PathKind::parse(p.trim()))
+                .collect::<Result<_, _>>()?,
+        };
         let order: Order = args
             .order
             .trim()
@@ -217,20 +258,37 @@ impl Plan {
             cpu,
             gpu,
             repeats: Repeats { fixed },
-            strategy,
+            strategies,
+            paths,
             order,
         })
     }
 
-    /// The rows a case gets, given whether the GPU can scan its dtype here.
-    fn paths(&self, on_gpu: bool) -> Vec<PathKind> {
-        PathKind::ALL
-            .into_iter()
-            .filter(|&p| match p {
-                PathKind::Cpu => self.cpu,
-                _ => self.gpu && on_gpu,
-            })
-            .collect()
+    /// The rows a case gets, given whether the GPU can scan its dtype here: the CPU, each
+    /// strategy's GPU scans, then the copy.
+    fn rows(&self, on_gpu: bool) -> Vec<Row> {
+        let wanted = |p: PathKind| {
+            self.paths.contains(&p)
+                && match p {
+                    PathKind::Cpu => self.cpu,
+                    _ => self.gpu && on_gpu,
+                }
+        };
+        let mut rows = Vec::new();
+        if wanted(PathKind::Cpu) {
+            rows.push(Row::new(PathKind::Cpu, None));
+        }
+        for &s in &self.strategies {
+            for p in [PathKind::GpuResident, PathKind::GpuEndToEnd] {
+                if wanted(p) {
+                    rows.push(Row::new(p, Some(s)));
+                }
+            }
+        }
+        if wanted(PathKind::Copy) {
+            rows.push(Row::new(PathKind::Copy, None));
+        }
+        rows
     }
 }
 
@@ -257,6 +315,19 @@ pub fn run(args: Args) -> Result<(), CliError> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// One row of a case: a path, and the strategy of a GPU scan.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+struct Row {
+    path: PathKind,
+    strategy: Option<Strategy>,
+}
+
+impl Row {
+    fn new(path: PathKind, strategy: Option<Strategy>) -> Row {
+        Row { path, strategy }
+    }
 }
 
 /// Everything after the options are checked: the measurements, the report and the chart.
@@ -294,32 +365,34 @@ fn bench(args: &Args, plan: &Plan, plot_file: Option<std::fs::File>) -> Result<u
     };
 
     let mut printer = report::Printer::new(args.json);
+    let strategy_names: Vec<&str> = plan.strategies.iter().map(|s| s.name()).collect();
     printer.adapter(
         &ctx,
         clock.as_ref(),
         &plan.repeats,
-        plan.strategy,
+        &strategy_names.join(","),
         plan.order,
     );
 
     let max_buffer = ctx.device().map_or(0, |d| d.limits().max_buffer_size);
-    let rows: Vec<Vec<PathKind>> = plan
+    let rows: Vec<Vec<Row>> = plan
         .cases
         .iter()
         .map(|c| {
-            let mut paths = plan.paths(clock.is_some() && gpu_dtypes.contains(&c.acc()));
+            let mut rows = plan.rows(clock.is_some() && gpu_dtypes.contains(&c.acc()));
             // The end-to-end path streams large arrays in batches; the resident rows need the
             // whole array in one buffer.
             let stored = c.elements() as u64 * GpuArray::stored_size(c.acc());
-            if paths.contains(&PathKind::GpuResident) && stored > max_buffer {
+            let resident = |r: &Row| matches!(r.path, PathKind::GpuResident | PathKind::Copy);
+            if rows.iter().any(resident) && stored > max_buffer {
                 eprintln!(
                     "{}: {stored} bytes exceed the adapter's largest buffer ({max_buffer} \
                      bytes); skipping gpu-resident and copy",
                     c.label()
                 );
-                paths.retain(|p| !matches!(p, PathKind::GpuResident | PathKind::Copy));
+                rows.retain(|r| !resident(r));
             }
-            paths
+            rows
         })
         .collect();
     let total: usize = rows.iter().map(Vec::len).sum();
@@ -327,7 +400,7 @@ fn bench(args: &Args, plan: &Plan, plot_file: Option<std::fs::File>) -> Result<u
     let mut results = Vec::new();
     for (case, paths) in plan.cases.iter().zip(&rows) {
         let measured = measure_case(&ctx, clock.as_ref(), plan, case, paths, &mut progress)?;
-        printer.case(case, &measured, plan.strategy);
+        printer.case(case, &measured);
         results.push((case.clone(), measured));
     }
 
@@ -379,14 +452,15 @@ struct Progress {
 }
 
 impl Progress {
-    fn start(&mut self, case: &Case, path: PathKind) {
+    fn start(&mut self, case: &Case, row: Row) {
         self.done += 1;
+        let strategy = row.strategy.map(|s| format!(" {s}")).unwrap_or_default();
         eprint!(
-            "[{}/{}] {} {} ...",
+            "[{}/{}] {} {}{strategy} ...",
             self.done,
             self.total,
             case.label(),
-            path.name()
+            row.path.name()
         );
         let _ = std::io::stderr().flush();
     }
@@ -419,7 +493,7 @@ fn measure_case(
     clock: Option<&GpuClock>,
     plan: &Plan,
     case: &Case,
-    paths: &[PathKind],
+    rows: &[Row],
     progress: &mut Progress,
 ) -> Result<Vec<Measurement>, CliError> {
     let input = case.input()?;
@@ -430,9 +504,9 @@ fn measure_case(
         resident: None,
     };
     let mut out: Vec<Measurement> = Vec::new();
-    for &path in paths {
-        progress.start(case, path);
-        let m = measure_path(ctx, clock, plan, &mut data, path);
+    for &row in rows {
+        progress.start(case, row);
+        let m = measure_path(ctx, clock, plan, &mut data, row);
         progress.finish(&m);
         out.push(m?);
     }
@@ -455,12 +529,20 @@ fn measure_path(
     clock: Option<&GpuClock>,
     plan: &Plan,
     data: &mut CaseData,
-    path: PathKind,
+    row: Row,
 ) -> Result<Measurement, CliError> {
     let case = data.case;
-    match (path, clock) {
-        (PathKind::Cpu, _) => host_path(ctx, plan, data, Device::Cpu),
-        (PathKind::GpuEndToEnd, _) => host_path(ctx, plan, data, Device::Gpu),
+    let path = row.path;
+    let strategy = row.strategy.unwrap_or_default();
+    let algorithm = match row.strategy {
+        Some(s) => Some(ctx.gpu_algorithm(s, case.acc(), &case.shape, case.axis_arg())?),
+        None => None,
+    };
+    // The context's strategy is what resident scans (and `Strategy::Auto` calls) run.
+    ctx.set_strategy(strategy);
+    let mut m = match (path, clock) {
+        (PathKind::Cpu, _) => host_path(ctx, plan, data, Device::Cpu, strategy)?,
+        (PathKind::GpuEndToEnd, _) => host_path(ctx, plan, data, Device::Gpu, strategy)?,
         (PathKind::GpuResident, Some(clock)) => {
             let r = resident_buffers(ctx, case, &data.input, &mut data.resident)?;
             let samples = plan.repeats.sample(|| {
@@ -470,7 +552,7 @@ fn measure_path(
             })?;
             let got = ctx.download(&r.dst)?;
             let accuracy = data.reference.check(&got)?;
-            Ok(measurement(path, &samples, clock.timing(), Some(accuracy)))
+            measurement(path, &samples, clock.timing(), Some(accuracy))
         }
         (PathKind::Copy, Some(clock)) => {
             let r = resident_buffers(ctx, case, &data.input, &mut data.resident)?;
@@ -481,13 +563,17 @@ fn measure_path(
                     Ok(())
                 })
             })?;
-            Ok(measurement(path, &samples, clock.timing(), None))
+            measurement(path, &samples, clock.timing(), None)
         }
-        (_, None) => Err(CliError(format!(
-            "internal error: {} without a GPU",
-            path.name()
-        ))),
-    }
+        (_, None) => {
+            return Err(CliError(format!(
+                "internal error: {} without a GPU",
+                path.name()
+            )))
+        }
+    };
+    m.algorithm = algorithm.map(|a| a.name());
+    Ok(m)
 }
 
 /// Uploads the input once, for the resident scan and the copy.
@@ -513,8 +599,14 @@ fn host_path(
     plan: &Plan,
     data: &CaseData,
     device: Device,
+    strategy: Strategy,
 ) -> Result<Measurement, CliError> {
-    let options: Cumsum = data.case.options().device(device).order(plan.order);
+    let options: Cumsum = data
+        .case
+        .options()
+        .device(device)
+        .order(plan.order)
+        .strategy(strategy);
     let input = &data.input;
     let mut last = None;
     let samples = plan.repeats.sample(|| {
@@ -544,6 +636,7 @@ fn measurement(
 ) -> Measurement {
     Measurement {
         path,
+        algorithm: None,
         runs: samples.len(),
         median: medians(samples),
         timing,

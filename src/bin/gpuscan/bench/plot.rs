@@ -25,6 +25,7 @@ const BOTTOM: f64 = 64.0;
 struct Series {
     name: String,
     path: PathKind,
+    algorithm: Option<&'static str>,
     dtype_index: usize,
     points: Vec<(f64, f64)>,
 }
@@ -204,20 +205,32 @@ fn collect(results: &[(Case, Vec<Measurement>)]) -> Vec<Series> {
             dtypes.push(case.dtype);
         }
     }
+    let mut algorithms = Vec::new();
+    for m in results.iter().flat_map(|(_, rows)| rows) {
+        if m.algorithm.is_some() && !algorithms.contains(&m.algorithm) {
+            algorithms.push(m.algorithm);
+        }
+    }
     let mut series: Vec<Series> = Vec::new();
     for (case, rows) in results.iter().filter(|(c, _)| c.axis.is_none()) {
         let dtype_index = dtypes.iter().position(|&d| d == case.dtype).unwrap_or(0);
-        let name = |path| series_name(path, (dtypes.len() > 1).then(|| case.dtype.name()));
+        let name = |m: &Measurement| {
+            let name = series_name(m.path, (dtypes.len() > 1).then(|| case.dtype.name()));
+            match m.algorithm {
+                Some(a) if algorithms.len() > 1 => format!("{name} {a}"),
+                _ => name,
+            }
+        };
         for m in rows {
             let point = (case.elements() as f64, m.gelem_per_s(case));
-            match series
-                .iter_mut()
-                .find(|s| s.path == m.path && s.dtype_index == dtype_index)
-            {
+            match series.iter_mut().find(|s| {
+                s.path == m.path && s.algorithm == m.algorithm && s.dtype_index == dtype_index
+            }) {
                 Some(s) => s.points.push(point),
                 None => series.push(Series {
-                    name: name(m.path),
+                    name: name(m),
                     path: m.path,
+                    algorithm: m.algorithm,
                     dtype_index,
                     points: vec![point],
                 }),

@@ -17,6 +17,7 @@ pub struct Printer {
 /// Widths of the table's columns.
 const CASE_W: usize = 28;
 const PATH_W: usize = 15;
+const STRATEGY_W: usize = 16;
 
 impl Printer {
     pub fn new(json: bool) -> Printer {
@@ -100,9 +101,10 @@ impl Printer {
         );
         println!();
         println!(
-            "{:<CASE_W$} {:<PATH_W$} {:>10} {:>4} {:>10} {:>9} {:>8} {:>9} {:>11}",
+            "{:<CASE_W$} {:<PATH_W$} {:<STRATEGY_W$} {:>10} {:>4} {:>10} {:>9} {:>8} {:>9} {:>11}",
             "case",
             "path",
+            "strategy",
             "elements",
             "runs",
             "median",
@@ -113,17 +115,18 @@ impl Printer {
         );
     }
 
-    pub fn case(&mut self, case: &Case, rows: &[Measurement], strategy: &str) {
+    pub fn case(&mut self, case: &Case, rows: &[Measurement]) {
         for (i, m) in rows.iter().enumerate() {
             if self.json {
-                println!("{}", record(case, m, strategy));
+                println!("{}", record(case, m));
                 continue;
             }
             let label = if i == 0 { case.label() } else { String::new() };
             println!(
-                "{:<CASE_W$} {:<PATH_W$} {:>10} {:>4} {:>10} {:>9} {:>8} {:>9} {:>11}",
+                "{:<CASE_W$} {:<PATH_W$} {:<STRATEGY_W$} {:>10} {:>4} {:>10} {:>9} {:>8} {:>9} {:>11}",
                 label,
                 m.path.name(),
+                m.algorithm.unwrap_or("-"),
                 case.elements(),
                 m.runs,
                 seconds(m.median.seconds),
@@ -136,7 +139,7 @@ impl Printer {
     }
 }
 
-fn record(case: &Case, m: &Measurement, strategy: &str) -> Value {
+fn record(case: &Case, m: &Measurement) -> Value {
     json!({
         "record": "measurement",
         "path": m.path.name(),
@@ -155,7 +158,7 @@ fn record(case: &Case, m: &Measurement, strategy: &str) -> Value {
         "max_rel_error": m.accuracy.map(|a| a.max_rel_error).filter(|e| e.is_finite()),
         "non_finite": m.accuracy.is_some_and(|a| !a.max_rel_error.is_finite()),
         "mismatches": m.accuracy.and_then(|a| a.mismatches),
-        "strategy": m.path.is_gpu_scan().then_some(strategy),
+        "strategy": m.algorithm,
         "speedup_vs_cpu": m.speedup,
         "scan_over_copy": m.scan_over_copy,
     })
