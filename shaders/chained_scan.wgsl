@@ -78,6 +78,10 @@ fn carry_add(c: Carry, x: Elem) -> Carry {
         // Knuth's two-sum: the exact rounding error of the addition, whichever operand is larger.
         let back = r.value - c.value;
         r.error = c.error + ((c.value - (r.value - back)) + (x - back));
+        // Past overflow (or at NaN) the value stands alone: inf - inf would make the error NaN.
+        if !(abs(r.value) <= MAX_FINITE) {
+            r.error = IDENTITY;
+        }
     }
     return r;
 }
@@ -206,7 +210,17 @@ fn chained_scan(
             let p_rows = scan_thread_rows(p, &scratch);
             let p_scan = tile_scan(p, local, p_rows.total, p_rows.flag);
             if looking && outcome == STUCK {
-                if row == 0u || p_scan.total_flag != 0u {
+                // The scan runs in place: had the owner published meanwhile, it may also have
+                // overwritten its rows while they were read here, so its own value wins. A
+                // value still unpublished now was read before the owner's first store, which
+                // follows its publication.
+                let inclusive = read_inclusive(row, t.col);
+                if inclusive.ready {
+                    start = inclusive.carry;
+                    outcome = FOUND;
+                } else if read_published(slot(row, t.col, AGGREGATE)).ready {
+                    outcome = CONTINUE;
+                } else if row == 0u || p_scan.total_flag != 0u {
                     start = carry_of(p_scan.total);
                     publish_inclusive(row, t.col, start, p_scan.total_flag);
                     outcome = FOUND;

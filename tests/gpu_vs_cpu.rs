@@ -6,7 +6,9 @@ mod common;
 
 use common::{assert_close_to_reference, bits, gpu_context, gpu_context_with, to_f64};
 use gpuscan::plan::{Geometry, TileConfig};
-use gpuscan::{Array, Context, ContextOptions, Cumsum, DType, Device, Element, Order};
+use gpuscan::{
+    Array, Context, ContextOptions, Cumsum, DType, Device, Element, Order, Strategy as ScanStrategy,
+};
 use half::f16;
 use proptest::prelude::*;
 
@@ -36,6 +38,25 @@ fn check(ctx: &Context, a: &Array, opts: Cumsum, what: &str) {
         assert_close_to_reference(&gpu, &x, &g, acc, &format!("{what} (gpu)"));
     } else {
         assert_eq!(bits(&gpu), bits(&cpu), "{what}");
+    }
+}
+
+/// The algorithms every test runs, forced.
+const STRATEGIES: [ScanStrategy; 3] = [
+    ScanStrategy::Blelloch,
+    ScanStrategy::ReduceThenScan,
+    ScanStrategy::Chained,
+];
+
+/// [`check`] with every strategy.
+fn check_all(ctx: &Context, a: &Array, opts: Cumsum, what: &str) {
+    for strategy in STRATEGIES {
+        check(
+            ctx,
+            a,
+            opts.strategy(strategy),
+            &format!("{what} {strategy}"),
+        );
     }
 }
 
@@ -101,14 +122,18 @@ proptest! {
 
     #[test]
     fn gpu_matches_cpu_for_random_shapes_axes_and_dtypes(case in arb_case()) {
-        let Some(ctx) = shared_ctx() else { return Ok(()); };
+        // Every strategy, with subgroup workgroup scans or without (drawn per case).
+        let subgroups = (case.4 >> 8) % 2 == 0;
+        let Some(ctx) = (if subgroups { shared_ctx() } else { shared_ctx_without_subgroups() })
+        else { return Ok(()); };
         let (shape, axis, dtype, acc, seed) = case;
         let a = shaped(dtype, &shape, seed);
         let order = [Order::Fast, Order::Exact, Order::Wide][(seed % 3) as usize];
         let mut opts = Cumsum::new().order(order);
         opts.axis = axis;
         opts.dtype = acc;
-        check(ctx, &a, opts, &format!("{dtype} {shape:?} axis {axis:?} dtype {acc:?} {order:?}"));
+        let what = format!("{dtype} {shape:?} axis {axis:?} dtype {acc:?} {order:?} subgroups {subgroups}");
+        check_all(ctx, &a, opts, &what);
     }
 }
 
@@ -135,6 +160,21 @@ fn config() -> ProptestConfig {
 fn shared_ctx() -> Option<&'static Context> {
     static CTX: std::sync::OnceLock<Option<Context>> = std::sync::OnceLock::new();
     CTX.get_or_init(gpu_context).as_ref()
+}
+
+/// A context whose kernels use workgroup memory only, as on adapters without subgroups.
+fn shared_ctx_without_subgroups() -> Option<&'static Context> {
+    static CTX: std::sync::OnceLock<Option<Context>> = std::sync::OnceLock::new();
+    CTX.get_or_init(|| gpu_context_with(ContextOptions::default().subgroups(false)))
+        .as_ref()
+}
+
+/// Both contexts, with and without subgroups.
+fn both_contexts() -> Vec<&'static Context> {
+    [shared_ctx(), shared_ctx_without_subgroups()]
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 #[test]
@@ -166,17 +206,18 @@ fn every_gpu_dtype_runs_on_lavapipe() {
 /// as one lane and as many lanes of the last axis.
 #[test]
 fn lengths_at_default_tile_and_level_boundaries() {
-    let Some(ctx) = shared_ctx() else { return };
-    let t = TileConfig::default().tile_len() as usize;
-    for n in [t - 1, t, t + 1, t * t - 1, t * t + 1] {
-        for dtype in [DType::Float32, DType::Int64] {
-            let a = values(dtype, n, n as u64);
-            check(ctx, &a, Cumsum::new(), &format!("{dtype} n = {n}"));
+    for ctx in both_contexts() {
+        let t = TileConfig::default().tile_len() as usize;
+        for n in [t - 1, t, t + 1, t * t - 1, t * t + 1] {
+            for dtype in [DType::Float32, DType::Int64] {
+                let a = values(dtype, n, n as u64);
+                check_all(ctx, &a, Cumsum::new(), &format!("{dtype} n = {n}"));
+            }
         }
+        let a = shaped(DType::Int32, &[3, t + 1], 7);
+        check_all(ctx, &a, Cumsum::new().axis(1), "3 lanes of T + 1");
+        check_all(ctx, &a, Cumsum::new().axis(0), "T + 1 lanes of 3");
     }
-    let a = shaped(DType::Int32, &[3, t + 1], 7);
-    check(ctx, &a, Cumsum::new().axis(1), "3 lanes of T + 1");
-    check(ctx, &a, Cumsum::new().axis(0), "T + 1 lanes of 3");
 }
 
 /// A small tile (T = 32) puts three and four levels within reach: T-1 ... T^3+1, for
@@ -187,9 +228,17 @@ fn lengths_at_small_tile_level_boundaries() {
         workgroup_size: 16,
         elements_per_thread: 2,
     };
-    let Some(ctx) = gpu_context_with(ContextOptions::default().tile(tile)) else {
-        return;
-    };
+    for subgroups in [true, false] {
+        let options = ContextOptions::default().tile(tile).subgroups(subgroups);
+        let Some(ctx) = gpu_context_with(options) else {
+            return;
+        };
+        small_tile_lengths(&ctx, tile);
+    }
+}
+
+fn small_tile_lengths(ctx: &Context, tile: TileConfig) {
+    let ctx = ctx;
     let t = tile.tile_len() as usize;
     for n in [
         t - 1,
@@ -210,8 +259,8 @@ fn lengths_at_small_tile_level_boundaries() {
             DType::Float16,
         ] {
             let a = values(dtype, n, n as u64 ^ 0xABCD);
-            check(
-                &ctx,
+            check_all(
+                ctx,
                 &a,
                 Cumsum::new(),
                 &format!("{dtype} n = {n} (T = {t})"),
@@ -221,15 +270,15 @@ fn lengths_at_small_tile_level_boundaries() {
     // Strided lanes: 3 columns make tiles of 4 columns x 8 rows.
     for rows in [7, 8, 9, 63, 64, 65, 513, 4097] {
         let a = shaped(DType::Int64, &[rows, 3], rows as u64);
-        check(
-            &ctx,
+        check_all(
+            ctx,
             &a,
             Cumsum::new().axis(0),
             &format!("({rows}, 3) axis 0"),
         );
         let a = shaped(DType::Float32, &[2, rows, 5], rows as u64);
-        check(
-            &ctx,
+        check_all(
+            ctx,
             &a,
             Cumsum::new().axis(1),
             &format!("(2, {rows}, 5) axis 1"),
@@ -238,7 +287,7 @@ fn lengths_at_small_tile_level_boundaries() {
     // Short lanes packed many to a tile, with lane starts at every offset within it.
     for lane in [1, 2, 3, 5, 31, 32, 33, 1000] {
         let a = shaped(DType::Int32, &[40_000 / lane, lane], lane as u64);
-        check(&ctx, &a, Cumsum::new().axis(1), &format!("lanes of {lane}"));
+        check_all(ctx, &a, Cumsum::new().axis(1), &format!("lanes of {lane}"));
     }
 }
 
@@ -257,10 +306,10 @@ fn chunked_bindings_carry_the_running_sum() {
         DType::Bool,
     ] {
         let a = values(dtype, 10_001, 3);
-        check(&ctx, &a, Cumsum::new(), &format!("{dtype} 1-D in chunks"));
+        check_all(&ctx, &a, Cumsum::new(), &format!("{dtype} 1-D in chunks"));
         let a = shaped(dtype, &[7, 301, 3], 4);
         for axis in [0, 1, 2] {
-            check(
+            check_all(
                 &ctx,
                 &a,
                 Cumsum::new().axis(axis),
@@ -269,7 +318,7 @@ fn chunked_bindings_carry_the_running_sum() {
         }
         // Rows of 2001 elements are wider than a 4 KiB binding for every stored size.
         let a = shaped(dtype, &[5, 2001], 5);
-        check(
+        check_all(
             &ctx,
             &a,
             Cumsum::new().axis(0),
@@ -289,10 +338,10 @@ fn streamed_batches_carry_the_running_sum() {
     };
     for dtype in [DType::Float32, DType::UInt32, DType::Float16] {
         let a = values(dtype, 20_000, 9);
-        check(&ctx, &a, Cumsum::new(), &format!("{dtype} 1-D in batches"));
+        check_all(&ctx, &a, Cumsum::new(), &format!("{dtype} 1-D in batches"));
         let a = shaped(dtype, &[9, 50, 13], 10);
         for axis in [0, 1, 2] {
-            check(
+            check_all(
                 &ctx,
                 &a,
                 Cumsum::new().axis(axis),
@@ -300,7 +349,7 @@ fn streamed_batches_carry_the_running_sum() {
             );
         }
         let a = shaped(dtype, &[4, 3001], 11);
-        check(
+        check_all(
             &ctx,
             &a,
             Cumsum::new().axis(0),
@@ -392,17 +441,65 @@ fn validation_errors_are_returned() {
     assert!(matches!(err, gpuscan::Error::Gpu(_)), "{err}");
 }
 
-/// Repeated scans of the same input give bit-identical output.
+/// Repeated scans of the same input give bit-identical output, for every strategy, with and
+/// without subgroups, however the adapter schedules the chained scan's tiles (its look-back
+/// ends at a different tile, and falls back, from run to run).
 #[test]
 fn gpu_results_are_deterministic() {
-    let Some(ctx) = shared_ctx() else { return };
-    let a = values(DType::Float32, 300_001, 42);
-    let first = bits(&ctx.cumsum(&a, &Cumsum::new().device(Device::Gpu)).unwrap());
-    for _ in 0..3 {
-        assert_eq!(
-            bits(&ctx.cumsum(&a, &Cumsum::new().device(Device::Gpu)).unwrap()),
-            first
-        );
+    let inputs = [
+        (values(DType::Float32, 1_000_003, 42), None),
+        (shaped(DType::Float32, &[3001, 37], 43), Some(0)),
+        (shaped(DType::Float64, &[37, 30_011], 44), Some(1)),
+        (values(DType::Float16, 100_001, 45), None),
+    ];
+    for ctx in both_contexts() {
+        for strategy in STRATEGIES {
+            for (a, axis) in &inputs {
+                let mut opts = Cumsum::new().device(Device::Gpu).strategy(strategy);
+                opts.axis = *axis;
+                let first = bits(&ctx.cumsum(a, &opts).unwrap());
+                for run in 0..4 {
+                    let again = bits(&ctx.cumsum(a, &opts).unwrap());
+                    let what = format!("{strategy} {} {axis:?} run {run}", a.dtype());
+                    assert!(again == first, "{what}: the bits changed");
+                }
+            }
+        }
+    }
+}
+
+/// The chained scan's state and fallback at many tiles: a small tile makes 4096 of them, each
+/// looking back over several predecessors; integers make any error exact.
+#[test]
+fn chained_scan_over_many_small_tiles() {
+    let tile = TileConfig {
+        workgroup_size: 8,
+        elements_per_thread: 1,
+    };
+    for subgroups in [true, false] {
+        let options = ContextOptions::default()
+            .tile(tile)
+            .subgroups(subgroups)
+            .strategy(ScanStrategy::Chained);
+        let Some(ctx) = gpu_context_with(options) else {
+            return;
+        };
+        for dtype in [DType::Int32, DType::Int64, DType::UInt32] {
+            let a = values(dtype, 8 * 4096 + 3, 77);
+            check(
+                &ctx,
+                &a,
+                Cumsum::new(),
+                &format!("{dtype} subgroups {subgroups}"),
+            );
+            let a = shaped(dtype, &[4096, 5], 78);
+            check(
+                &ctx,
+                &a,
+                Cumsum::new().axis(0),
+                &format!("{dtype} columns, subgroups {subgroups}"),
+            );
+        }
     }
 }
 

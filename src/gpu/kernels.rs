@@ -88,6 +88,19 @@ impl GpuElem {
         }
     }
 
+    /// The largest finite value, as a WGSL literal.
+    fn max_finite(self) -> &'static str {
+        match self {
+            GpuElem::Bool | GpuElem::U32 => "4294967295u",
+            GpuElem::I32 => "2147483647i",
+            GpuElem::F32 => "3.40282347e38f",
+            GpuElem::I64 => "9223372036854775807li",
+            GpuElem::U64 => "18446744073709551615lu",
+            GpuElem::F64 => "1.7976931348623157e308lf",
+            GpuElem::F16 => "65504.0h",
+        }
+    }
+
     /// WGSL that returns the value's bits: the low word, then the high word of 64-bit types.
     fn bits_wgsl(self) -> &'static str {
         match self {
@@ -243,6 +256,7 @@ pub fn prelude(elem: GpuElem, tile: &TileConfig, tile_scan: TileScan) -> String 
          const WORDS: u32 = {words}u;\n\
          // Whether carried prefixes keep their rounding error (floats).\n\
          const COMPENSATED: bool = {compensated};\n\
+         const MAX_FINITE: Elem = {max_finite};\n\
          fn combine(a: Elem, b: Elem) -> Elem {{ return a {op} b; }}\n\
          fn elem_bits(x: Elem) -> vec2<u32> {{ {to_bits} }}\n\
          fn elem_from_bits(b: vec2<u32>) -> Elem {{ {from_bits} }}\n\
@@ -254,6 +268,7 @@ pub fn prelude(elem: GpuElem, tile: &TileConfig, tile_scan: TileScan) -> String 
         spin = SPIN_LIMIT,
         words = elem.size() / 2,
         compensated = matches!(elem, GpuElem::F16 | GpuElem::F32 | GpuElem::F64),
+        max_finite = elem.max_finite(),
         op = elem.combine_op(),
         to_bits = elem.bits_wgsl(),
         from_bits = elem.unbits_wgsl(),
