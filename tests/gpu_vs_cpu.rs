@@ -238,7 +238,6 @@ fn lengths_at_small_tile_level_boundaries() {
 }
 
 fn small_tile_lengths(ctx: &Context, tile: TileConfig) {
-    let ctx = ctx;
     let t = tile.tile_len() as usize;
     for n in [
         t - 1,
