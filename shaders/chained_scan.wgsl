@@ -35,17 +35,9 @@ const AGGREGATE: u32 = 0u;
 const INCLUSIVE: u32 = 1u;
 const SLOT_WORDS: u32 = 3u * WORDS;
 
-// How a look-back step ended for one column.
-const FOUND: u32 = 0u;
-const CONTINUE: u32 = 1u;
-const STUCK: u32 = 2u;
-
-// Workgroup decisions: some column still looks back; some column waited in vain.
-const OPEN: u32 = 1u;
-const WAITING: u32 = 2u;
-
 var<workgroup> tile_index: u32;
-var<workgroup> flags: atomic<u32>;
+// One more than the latest tile row some column waited for in vain (0: none).
+var<workgroup> stuck_row: atomic<u32>;
 var<workgroup> decision: u32;
 var<workgroup> column_prefix: array<Elem, WORKGROUP_SIZE>;
 
@@ -167,72 +159,72 @@ fn chained_scan(
         }
     }
 
-    // Look back in step: every round inspects tile row `t.tile_row - 1 - round` for all columns
-    // still looking, so a fallback reduces one tile for all of them.
+    // Look back: each leader walks up its column without barriers while predecessors have
+    // published. Only when some column waited SPIN_LIMIT polls in vain does the workgroup meet,
+    // and then it reduces the latest such tile for all columns together (the fallback).
     var looking = leader && t.tile_row > 0u;
+    var row = t.tile_row;
     var start = carry_of(IDENTITY);
     var start_row = 0u;
-    for (var round = 0u; round < t.tile_row; round++) {
-        let row = t.tile_row - 1u - round;
-        if local == 0u {
-            atomicStore(&flags, 0u);
-        }
-        workgroupBarrier();
-        var outcome = FOUND;
-        if looking {
-            outcome = STUCK;
-            for (var spin = 0u; spin < SPIN_LIMIT && outcome == STUCK; spin++) {
-                let inclusive = read_inclusive(row, t.col);
+    loop {
+        var stuck = false;
+        while looking && !stuck {
+            let r = row - 1u;
+            stuck = true;
+            for (var spin = 0u; spin < SPIN_LIMIT && stuck; spin++) {
+                let inclusive = read_inclusive(r, t.col);
                 if inclusive.ready {
-                    outcome = FOUND;
                     start = inclusive.carry;
-                } else {
-                    let aggregate = read_published(slot(row, t.col, AGGREGATE));
-                    if aggregate.ready {
-                        outcome = CONTINUE;
-                    }
+                    start_row = r;
+                    looking = false;
+                    stuck = false;
+                } else if read_published(slot(r, t.col, AGGREGATE)).ready {
+                    row = r;
+                    stuck = false;
                 }
             }
-            atomicOr(&flags, select(OPEN, OPEN | WAITING, outcome == STUCK));
+        }
+        if stuck {
+            atomicMax(&stuck_row, row);
         }
         workgroupBarrier();
         if local == 0u {
-            decision = atomicLoad(&flags);
+            decision = atomicLoad(&stuck_row);
         }
         let d = workgroupUniformLoad(&decision);
         if d == 0u {
             break;
         }
-        if (d & WAITING) != 0u {
-            // The fallback: reduce tile `row` here, in the order its owner does.
-            let p = tile_thread(row * params.tiles_x + tile % params.tiles_x, local);
-            var scratch: array<Elem, ELEMS_PER_THREAD>;
-            let p_rows = scan_thread_rows(p, &scratch);
-            let p_scan = tile_scan(p, local, p_rows.total, p_rows.flag);
-            if looking && outcome == STUCK {
-                // The scan runs in place: had the owner published meanwhile, it may also have
-                // overwritten its rows while they were read here, so its own value wins. A
-                // value still unpublished now was read before the owner's first store, which
-                // follows its publication.
-                let inclusive = read_inclusive(row, t.col);
-                if inclusive.ready {
-                    start = inclusive.carry;
-                    outcome = FOUND;
-                } else if read_published(slot(row, t.col, AGGREGATE)).ready {
-                    outcome = CONTINUE;
-                } else if row == 0u || p_scan.total_flag != 0u {
-                    start = carry_of(p_scan.total);
-                    publish_inclusive(row, t.col, start, p_scan.total_flag);
-                    outcome = FOUND;
-                } else {
-                    publish(slot(row, t.col, AGGREGATE), p_scan.total, 0u);
-                    outcome = CONTINUE;
-                }
-            }
+        if local == 0u {
+            atomicStore(&stuck_row, 0u);
         }
-        if looking && outcome == FOUND {
-            looking = false;
-            start_row = row;
+        // The fallback: reduce tile row `d - 1` here, in the order its owner does.
+        let fallback_row = d - 1u;
+        let p = tile_thread(fallback_row * params.tiles_x + tile % params.tiles_x, local);
+        var scratch: array<Elem, ELEMS_PER_THREAD>;
+        let p_rows = scan_thread_rows(p, &scratch);
+        let p_scan = tile_scan(p, local, p_rows.total, p_rows.flag);
+        if stuck && row - 1u == fallback_row {
+            // The scan runs in place: had the owner published meanwhile, it may also have
+            // overwritten its rows while they were read here, so its own value wins. A value
+            // still unpublished now was read before the owner's first store, which follows its
+            // publication.
+            let inclusive = read_inclusive(fallback_row, t.col);
+            if inclusive.ready {
+                start = inclusive.carry;
+                start_row = fallback_row;
+                looking = false;
+            } else if read_published(slot(fallback_row, t.col, AGGREGATE)).ready {
+                row = fallback_row;
+            } else if fallback_row == 0u || p_scan.total_flag != 0u {
+                start = carry_of(p_scan.total);
+                start_row = fallback_row;
+                publish_inclusive(fallback_row, t.col, start, p_scan.total_flag);
+                looking = false;
+            } else {
+                publish(slot(fallback_row, t.col, AGGREGATE), p_scan.total, 0u);
+                row = fallback_row;
+            }
         }
     }
 
