@@ -79,7 +79,8 @@ fn carry_add(c: Carry, x: Elem) -> Carry {
 }
 
 fn carry_total(c: Carry) -> Elem {
-    if COMPENSATED {
+    // A zero error is skipped: -0.0 + 0.0 would lose the sign of a sum of negative zeros.
+    if COMPENSATED && c.error != IDENTITY {
         return c.value + c.error;
     }
     return c.value;

@@ -901,4 +901,93 @@ mod tests {
         assert!(d.grid[0] as u64 * d.grid[1] as u64 >= 200_000);
         assert!(Dispatch::new(65535u64 * 65535 + 1, &LAVAPIPE).is_err());
     }
+
+    #[test]
+    fn each_algorithm_plans_its_passes() {
+        let tile = TileConfig::default();
+        let t = tile.tile_len() as u64;
+        let g = Geometry {
+            rows: t * t + 1,
+            cols: 1,
+            lane_len: t * t + 1,
+        };
+        let passes = |a| {
+            let plan = plan_scan(&g, &batch(&g, 4), &tile, &LAVAPIPE, a).unwrap();
+            assert_eq!(plan.chunks.len(), 1);
+            let c = &plan.chunks[0];
+            let names: Vec<(Pass, usize)> = c.passes.iter().map(|p| (p.pass, p.level)).collect();
+            (names, c.levels.clone(), plan.dispatch_count())
+        };
+        // Three levels: T*T+1 rows make T+1 tiles, then 2, then 1.
+        let (blelloch, levels, dispatches) = passes(Algorithm::Blelloch);
+        assert_eq!(levels.len(), 3);
+        assert_eq!(
+            blelloch,
+            vec![
+                (Pass::ScanTiles, 0),
+                (Pass::ScanTiles, 1),
+                (Pass::ScanTiles, 2),
+                (Pass::AddOffsets, 1),
+                (Pass::AddOffsets, 0),
+            ]
+        );
+        assert_eq!(dispatches, 5);
+        let (rts, _, _) = passes(Algorithm::ReduceThenScan);
+        assert_eq!(
+            rts,
+            vec![
+                (Pass::ReduceTiles, 0),
+                (Pass::ScanTiles, 1),
+                (Pass::ScanTiles, 2),
+                (Pass::AddOffsets, 1),
+                (Pass::ScanSeeded, 0),
+            ]
+        );
+        let (chained, levels, dispatches) = passes(Algorithm::Chained);
+        assert_eq!(chained, vec![(Pass::ChainedScan, 0)]);
+        assert_eq!(dispatches, 1);
+        // The look-back state: the counter, then three 32-bit values per tile in 16-bit pieces.
+        assert_eq!(levels[0].tiles_y as u64, t + 1);
+        assert_eq!(levels[0].totals.size, 4 * (1 + (t + 1) * 3 * 2));
+        assert_eq!(levels[0].dispatch.workgroups as u64, t + 1);
+
+        // One tile row is one scan, whatever the algorithm (the chained scan looks back at
+        // nothing); a single row needs no pass at all.
+        let small = Geometry {
+            rows: 100,
+            cols: 3,
+            lane_len: 100,
+        };
+        for a in Algorithm::ALL {
+            let plan = plan_scan(&small, &batch(&small, 8), &tile, &LAVAPIPE, a).unwrap();
+            assert_eq!(plan.dispatch_count(), 1, "{a:?}");
+        }
+        let row = Geometry {
+            rows: 1,
+            cols: 10,
+            lane_len: 1,
+        };
+        for a in Algorithm::ALL {
+            let plan = plan_scan(&row, &batch(&row, 4), &tile, &LAVAPIPE, a).unwrap();
+            assert_eq!(plan.dispatch_count(), 0, "{a:?}");
+        }
+    }
+
+    #[test]
+    fn chained_state_covers_every_column_of_every_tile_row() {
+        // float64 tiles of 32 columns x 64 rows: 40 columns, 1000 rows -> 16 tile rows.
+        let tile = TileConfig::default();
+        let g = Geometry {
+            rows: 1000,
+            cols: 40,
+            lane_len: 1000,
+        };
+        let plan = plan_scan(&g, &batch(&g, 8), &tile, &LAVAPIPE, Algorithm::Chained).unwrap();
+        let level = &plan.chunks[0].levels[0];
+        assert_eq!(level.tiles_y, 16);
+        assert_eq!(level.totals.size, chained_state_bytes(16, 40, 8));
+        assert_eq!(chained_state_bytes(16, 40, 8), 4 * (1 + 16 * 40 * 3 * 4));
+        assert!(plan.scratch_bytes >= level.totals.size);
+        assert_eq!(level.dispatch.workgroups, 2 * 16);
+    }
 }

@@ -116,14 +116,16 @@ fn cases() -> Vec<Case> {
 }
 
 /// Runs one case on `device`; the reason it does not match numpy, if any.
-fn check_case(case: &Case, device: &str, dir: &TempDir) -> Result<(), String> {
-    let out = dir.join(&format!("{}.{device}.npy", case.name));
+fn check_case(case: &Case, device: &str, strategy: &str, dir: &TempDir) -> Result<(), String> {
+    let out = dir.join(&format!("{}.{device}.{strategy}.npy", case.name));
     let mut args = vec![
         fixture(&case.input).into_os_string(),
         "-o".into(),
         out.clone().into_os_string(),
         "--device".into(),
         device.into(),
+        "--strategy".into(),
+        strategy.into(),
     ];
     args.extend(case.args.iter().map(Into::into));
     let run = gpuscan(&args, &[]);
@@ -151,20 +153,20 @@ fn check_case(case: &Case, device: &str, dir: &TempDir) -> Result<(), String> {
     Ok(())
 }
 
-fn check_all(device: &str) {
-    let dir = TempDir::new(device);
+fn check_all(device: &str, strategy: &str) {
+    let dir = TempDir::new(&format!("{device}-{strategy}"));
     let cases = cases();
     let failures: Vec<String> = cases
         .iter()
         .filter_map(|c| {
-            check_case(c, device, &dir)
+            check_case(c, device, strategy, &dir)
                 .err()
                 .map(|e| format!("{} ({}): {e}", c.name, c.args.join(" ")))
         })
         .collect();
     assert!(
         failures.is_empty(),
-        "{} of {} cases differ from numpy on the {device}:\n{}",
+        "{} of {} cases differ from numpy on the {device} ({strategy}):\n{}",
         failures.len(),
         cases.len(),
         failures.join("\n")
@@ -173,13 +175,15 @@ fn check_all(device: &str) {
 
 #[test]
 fn every_case_matches_numpy_on_the_cpu() {
-    check_all("cpu");
+    check_all("cpu", "auto");
 }
 
 #[test]
 fn every_case_matches_numpy_on_the_gpu() {
     if gpu_available() {
-        check_all("gpu");
+        for strategy in ["auto", "blelloch", "reduce-then-scan", "chained"] {
+            check_all("gpu", strategy);
+        }
     }
 }
 
@@ -370,6 +374,11 @@ fn bad_arguments_fail_with_one_line_and_no_output() {
         &seed1,
         &["--device", "tpu"],
         &["gpuscan: unknown device 'tpu'"],
+    );
+    run(
+        &seed1,
+        &["--strategy", "fastest"],
+        &["gpuscan: unknown strategy 'fastest'"],
     );
     run(
         &missing,

@@ -7,7 +7,7 @@ use std::fs::{self, File};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use gpuscan::{npy, Context, Cumsum, DType, Device, Error, Order};
+use gpuscan::{npy, Context, Cumsum, DType, Device, Error, Order, Strategy};
 
 use crate::CliError;
 
@@ -36,6 +36,9 @@ pub struct Args {
     /// (float32 summed in float64, rounded once).
     #[arg(long, default_value = "fast")]
     order: String,
+    /// GPU scan algorithm: auto (the selection table), blelloch, reduce-then-scan or chained.
+    #[arg(long, default_value = "auto")]
+    strategy: String,
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
@@ -48,6 +51,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         .transpose()?;
     let device: Device = args.device.parse()?;
     let order: Order = args.order.parse()?;
+    let strategy: Strategy = args.strategy.parse()?;
     let ctx = match device {
         Device::Cpu => Context::cpu_only(),
         _ => Context::new()?,
@@ -60,7 +64,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let input = npy::read(&args.input)?;
     // numpy's out= accumulates in result_type(out, a) unless dtype= says otherwise.
     let acc = dtype.or_else(|| out_dtype.map(|o| DType::result_type(o, input.dtype())));
-    let mut options = Cumsum::new().device(device).order(order);
+    let mut options = Cumsum::new().device(device).order(order).strategy(strategy);
     options.axis = args.axis;
     options.dtype = acc;
     // Consumes the input: when it already holds the accumulation dtype it is scanned in place.
