@@ -149,7 +149,7 @@ fn chained_scan(
     let s = tile_scan(t, local, rows.total, rows.flag);
 
     // The invocations of the tile's last row hold the column totals and do the look-back.
-    let leader = t.thread_row == t.threads_per_col - 1u && t.col < params.cols;
+    let leader = holds_total(t);
     // A tile that starts a lane in a column, or the first tile, knows its inclusive prefix.
     let known = t.tile_row == 0u || s.total_flag != 0u;
     if leader {

@@ -16,7 +16,7 @@ fn reduce_tiles(
     var values: array<Elem, ELEMS_PER_THREAD>;
     let rows = scan_thread_rows(t, &values);
     let s = tile_scan(t, local, rows.total, rows.flag);
-    if t.thread_row == t.threads_per_col - 1u && t.col < params.cols {
+    if holds_total(t) {
         aux[params.aux_offset + t.tile_row * params.cols + t.col] = s.total;
     }
 }

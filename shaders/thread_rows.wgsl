@@ -1,6 +1,16 @@
 // The rows one invocation owns: ELEMS_PER_THREAD consecutive rows of one column, scanned
 // sequentially in registers before the workgroup combines invocations.
 
+// What `tile_scan` (tile_scan_shared.wgsl or tile_scan_subgroup.wgsl) gives an invocation: the
+// exclusive prefix of its column within the tile and, in the tile's last row of invocations,
+// the column's total.
+struct TileScan {
+    exclusive: Elem,
+    exclusive_flag: u32,
+    total: Elem,
+    total_flag: u32,
+}
+
 // An invocation's rows folded into one segmented pair, and which of them start a lane.
 struct ThreadRows {
     total: Elem,
@@ -66,4 +76,9 @@ fn thread_prefix(tile_prefix: Elem, s: TileScan) -> Elem {
         return s.exclusive;
     }
     return combine(tile_prefix, s.exclusive);
+}
+
+// Whether this invocation holds a column total of its tile (the tile's last row).
+fn holds_total(t: TileThread) -> bool {
+    return t.thread_row == t.threads_per_col - 1u && t.col < params.cols;
 }

@@ -5,15 +5,6 @@
 var<workgroup> partial_value: array<Elem, WORKGROUP_SIZE>;
 var<workgroup> partial_flag: array<u32, WORKGROUP_SIZE>;
 
-// An invocation's exclusive prefix within its tile column; in the tile's last row of
-// invocations, `total` is the column's total.
-struct TileScan {
-    exclusive: Elem,
-    exclusive_flag: u32,
-    total: Elem,
-    total_flag: u32,
-}
-
 // Must be called in uniform control flow, by every invocation of the workgroup.
 fn tile_scan(t: TileThread, local: u32, value: Elem, flag: u32) -> TileScan {
     var r: TileScan;

@@ -8,13 +8,6 @@
 var<workgroup> group_value: array<Elem, WORKGROUP_SIZE>;
 var<workgroup> group_flag: array<u32, WORKGROUP_SIZE>;
 
-struct TileScan {
-    exclusive: Elem,
-    exclusive_flag: u32,
-    total: Elem,
-    total_flag: u32,
-}
-
 // Must be called in uniform control flow, by every invocation of the workgroup.
 fn tile_scan(t: TileThread, local: u32, value: Elem, flag: u32) -> TileScan {
     let size = subgroupAdd(1u);
