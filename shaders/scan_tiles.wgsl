@@ -1,8 +1,32 @@
-// Scan-then-propagate, pass 1 of each level: a segmented inclusive scan of every tile, in
-// place, plus each tile's total per column for the level above (`add_offsets` later adds the
-// scanned totals back).
+// The multi-pass tile scans, one entry point each, sharing `scan_tile`:
+// - `scan_tiles` (scan-then-propagate, every level): a segmented inclusive scan of every tile,
+//   in place, plus each tile's total per column for the level above (`add_offsets` later adds
+//   the scanned totals back);
+// - `reduce_tiles` (reduce-then-scan, first pass): only the totals; the items are only read;
+// - `scan_seeded` (reduce-then-scan, last pass): every tile scanned again, its rows before the
+//   first lane start continuing the scanned total of the tile above (from `aux`).
 
 @group(0) @binding(2) var<storage, read_write> aux: array<Elem>;
+
+struct ScannedTile {
+    t: TileThread,
+    rows: ThreadRows,
+    scan: TileScan,
+}
+
+// Scans this invocation's rows of `tile` into `values`, then the tile across the workgroup
+// (every invocation must call it: it has barriers); with `write_totals` the tile's column
+// totals go to `aux`.
+fn scan_tile(tile: u32, local: u32, values: ptr<function, array<Elem, ELEMS_PER_THREAD>>, write_totals: bool) -> ScannedTile {
+    var s: ScannedTile;
+    s.t = tile_thread(tile, local);
+    s.rows = scan_thread_rows(s.t, values);
+    s.scan = tile_scan(s.t, local, s.rows.total, s.rows.flag);
+    if write_totals && holds_total(s.t) {
+        aux[params.aux_offset + s.t.tile_row * params.cols + s.t.col] = s.scan.total;
+    }
+    return s;
+}
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn scan_tiles(
@@ -13,12 +37,38 @@ fn scan_tiles(
     if tile >= params.workgroups {
         return;
     }
-    let t = tile_thread(tile, local);
     var values: array<Elem, ELEMS_PER_THREAD>;
-    let rows = scan_thread_rows(t, &values);
-    let s = tile_scan(t, local, rows.total, rows.flag);
-    if holds_total(t) {
-        aux[params.aux_offset + t.tile_row * params.cols + t.col] = s.total;
+    let s = scan_tile(tile, local, &values, true);
+    store_thread_rows(s.t, &values, s.rows.heads, thread_prefix(IDENTITY, s.scan));
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn reduce_tiles(
+    @builtin(workgroup_id) workgroup: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let tile = flat_workgroup(workgroup);
+    if tile >= params.workgroups {
+        return;
     }
-    store_thread_rows(t, &values, rows.heads, thread_prefix(IDENTITY, s));
+    var values: array<Elem, ELEMS_PER_THREAD>;
+    _ = scan_tile(tile, local, &values, true);
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn scan_seeded(
+    @builtin(workgroup_id) workgroup: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let tile = flat_workgroup(workgroup);
+    if tile >= params.workgroups {
+        return;
+    }
+    var values: array<Elem, ELEMS_PER_THREAD>;
+    let s = scan_tile(tile, local, &values, false);
+    var tile_prefix = IDENTITY;
+    if s.t.tile_row > 0u && s.t.col < params.cols {
+        tile_prefix = aux[params.aux_offset + (s.t.tile_row - 1u) * params.cols + s.t.col];
+    }
+    store_thread_rows(s.t, &values, s.rows.heads, thread_prefix(tile_prefix, s.scan));
 }

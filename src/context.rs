@@ -264,19 +264,18 @@ impl Context {
         *self.strategy.write().unwrap_or_else(|e| e.into_inner()) = strategy;
     }
 
-    /// The GPU algorithm that a scan of `shape` along `axis`, accumulated in `dtype`, runs
-    /// with `strategy` on this context's adapter.
+    /// The GPU algorithm that a scan of `shape` along `axis` runs with `strategy` on this
+    /// context's adapter.
     ///
     /// ```
-    /// use gpuscan::{plan::Algorithm, Context, DType, Strategy};
+    /// use gpuscan::{plan::Algorithm, Context, Strategy};
     /// let ctx = Context::new().unwrap();
-    /// let a = ctx.gpu_algorithm(Strategy::Blelloch, DType::Float32, &[1 << 20], None).unwrap();
+    /// let a = ctx.gpu_algorithm(Strategy::Blelloch, &[1 << 20], None).unwrap();
     /// assert_eq!(a, Algorithm::Blelloch);
     /// ```
     pub fn gpu_algorithm(
         &self,
         strategy: Strategy,
-        dtype: DType,
         shape: &[usize],
         axis: Option<isize>,
     ) -> Result<crate::plan::Algorithm> {
@@ -287,7 +286,6 @@ impl Context {
         Ok(crate::strategy::select(
             self.strategy_for(strategy),
             device_type,
-            GpuElem::of(dtype).size(),
             &geometry,
         ))
     }
@@ -536,7 +534,7 @@ impl Context {
         if geometry.is_empty() {
             return Ok(());
         }
-        let (algorithm, tile_scan) = gpu.method(self.strategy(), elem, &geometry);
+        let (algorithm, tile_scan) = gpu.method(self.strategy(), &geometry);
         let plan = gpu.plan_resident(&geometry, elem, algorithm)?;
         let bytes = (geometry.len() * elem.size()).next_multiple_of(4);
         gpu.scoped(|| {

@@ -162,7 +162,7 @@ impl Algorithm {
     }
 }
 
-/// The compute passes, one WGSL file each under `shaders/`.
+/// The compute passes: WGSL entry points under `shaders/`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Pass {
     /// Scan tiles in place and write their totals.

@@ -20,16 +20,9 @@
 use crate::options::Strategy;
 use crate::plan::{Algorithm, Geometry, MAX_TILE_COLS};
 
-/// The algorithm `strategy` means on an adapter of `device_type` for elements of `elem_size`
-/// bytes laid out as `geometry`.
-pub fn select(
-    strategy: Strategy,
-    device_type: wgpu::DeviceType,
-    elem_size: u64,
-    geometry: &Geometry,
-) -> Algorithm {
-    // The element size does not enter the table: no dtype changed the ranking measurably.
-    let _ = elem_size;
+/// The algorithm `strategy` means on an adapter of `device_type` for a scan laid out as
+/// `geometry`. The dtype does not enter the table: none changed the ranking measurably.
+pub fn select(strategy: Strategy, device_type: wgpu::DeviceType, geometry: &Geometry) -> Algorithm {
     match strategy {
         Strategy::Blelloch => Algorithm::Blelloch,
         Strategy::ReduceThenScan => Algorithm::ReduceThenScan,
@@ -65,16 +58,16 @@ mod tests {
                 DeviceType::VirtualGpu,
                 DeviceType::Other,
             ] {
-                assert_eq!(select(Strategy::Auto, t, 4, g), Algorithm::Chained);
+                assert_eq!(select(Strategy::Auto, t, g), Algorithm::Chained);
             }
         }
         let cpu = DeviceType::Cpu;
         assert_eq!(
-            select(Strategy::Auto, cpu, 4, &wide),
+            select(Strategy::Auto, cpu, &wide),
             Algorithm::ReduceThenScan
         );
         for g in [&tall, &flat, &rows] {
-            assert_eq!(select(Strategy::Auto, cpu, 8, g), Algorithm::Chained);
+            assert_eq!(select(Strategy::Auto, cpu, g), Algorithm::Chained);
         }
     }
 
@@ -86,8 +79,8 @@ mod tests {
             (Strategy::ReduceThenScan, Algorithm::ReduceThenScan),
             (Strategy::Chained, Algorithm::Chained),
         ] {
-            assert_eq!(select(s, DeviceType::Cpu, 4, &g), a);
-            assert_eq!(select(s, DeviceType::DiscreteGpu, 4, &g), a);
+            assert_eq!(select(s, DeviceType::Cpu, &g), a);
+            assert_eq!(select(s, DeviceType::DiscreteGpu, &g), a);
             assert_eq!(s.name().parse::<Strategy>().unwrap(), s);
         }
         assert!("fastest".parse::<Strategy>().is_err());

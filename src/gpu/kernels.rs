@@ -188,14 +188,15 @@ params! {
     zero,
 }
 
-/// The kernel sources, one WGSL file per pass.
+/// The kernel sources: one WGSL file per pass, except that the three multi-pass tile scans
+/// share one file (and its `scan_tile`).
 fn pass_source(pass: Pass) -> &'static str {
     match pass {
-        Pass::ScanTiles => include_str!("../../shaders/scan_tiles.wgsl"),
+        Pass::ScanTiles | Pass::ReduceTiles | Pass::ScanSeeded => {
+            include_str!("../../shaders/scan_tiles.wgsl")
+        }
         Pass::AddOffsets => include_str!("../../shaders/add_offsets.wgsl"),
         Pass::AddCarry => include_str!("../../shaders/add_carry.wgsl"),
-        Pass::ReduceTiles => include_str!("../../shaders/reduce_tiles.wgsl"),
-        Pass::ScanSeeded => include_str!("../../shaders/scan_seeded.wgsl"),
         Pass::ChainedScan => include_str!("../../shaders/chained_scan.wgsl"),
     }
 }

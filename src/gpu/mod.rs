@@ -126,16 +126,10 @@ impl Gpu {
         Ok(elem)
     }
 
-    /// The algorithm and workgroup scan for a scan of `geometry` in `elem`. Blelloch keeps the
-    /// tree in workgroup memory; the other algorithms take subgroups where the adapter has them.
-    pub fn method(
-        &self,
-        strategy: Strategy,
-        elem: GpuElem,
-        geometry: &Geometry,
-    ) -> (Algorithm, TileScan) {
-        let algorithm =
-            crate::strategy::select(strategy, self.info.device_type, elem.size(), geometry);
+    /// The algorithm and workgroup scan for a scan of `geometry`. Blelloch keeps the tree in
+    /// workgroup memory; the other algorithms take subgroups where the adapter has them.
+    pub fn method(&self, strategy: Strategy, geometry: &Geometry) -> (Algorithm, TileScan) {
+        let algorithm = crate::strategy::select(strategy, self.info.device_type, geometry);
         let tile_scan = if self.subgroups && algorithm != Algorithm::Blelloch {
             TileScan::Subgroup
         } else {

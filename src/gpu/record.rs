@@ -296,7 +296,7 @@ impl Gpu {
             return Ok(());
         }
         let elem = self.supports(data.dtype())?;
-        let (algorithm, tile_scan) = self.method(strategy, elem, geometry);
+        let (algorithm, tile_scan) = self.method(strategy, geometry);
         let s = elem.size();
         let row_bytes = geometry.cols * s;
         self.check_buffer_size(row_bytes, "one row of the scan")?;

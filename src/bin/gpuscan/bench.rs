@@ -535,7 +535,7 @@ fn measure_path(
     let path = row.path;
     let strategy = row.strategy.unwrap_or_default();
     let algorithm = match row.strategy {
-        Some(s) => Some(ctx.gpu_algorithm(s, case.acc(), &case.shape, case.axis_arg())?),
+        Some(s) => Some(ctx.gpu_algorithm(s, &case.shape, case.axis_arg())?),
         None => None,
     };
     // The context's strategy is what resident scans (and `Strategy::Auto` calls) run.
