@@ -1,19 +1,16 @@
 // Pass 2 of each level, run top-down once the level above is scanned: every tile but the
-// first adds the scanned total of the tile before it to its rows, up to the first row where a
-// lane starts.
+// first adds the scanned total of the tile before it to its rows (in `dst`, where this level
+// was scanned), up to the first row where a lane starts. Each workgroup touches its own tile.
 
-@group(0) @binding(2) var<storage, read_write> aux: array<Elem>;
+@group(0) @binding(3) var<storage, read_write> aux: array<Elem>;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
-fn add_offsets(
-    @builtin(workgroup_id) workgroup: vec3<u32>,
-    @builtin(local_invocation_index) local: u32,
-) {
-    let tile = flat_workgroup(workgroup);
+fn add_offsets(inv: Invocation) {
+    let tile = flat_workgroup(inv.workgroup);
     if tile >= params.workgroups {
         return;
     }
-    let t = tile_thread(tile, local);
+    let t = tile_thread(tile, inv.local);
     if t.tile_row == 0u || t.col >= params.cols {
         return;
     }
@@ -23,7 +20,7 @@ fn add_offsets(
         let row = t.first_row + j;
         if row < params.rows && last_base_row(row) < head {
             let i = item_index(row, t.col);
-            items[i] = combine(carry, items[i]);
+            dst[i] = combine(carry, dst[i]);
         }
     }
 }

@@ -2,17 +2,38 @@
 //
 // The host prepends a generated prelude that defines `Elem` (the storage type), `IDENTITY`,
 // `combine` (the accumulation: `+`, or `|` for bool), `WORKGROUP_SIZE`, `ELEMS_PER_THREAD`,
-// `elem_bits`/`elem_from_bits` and the `Params` struct, so host and shader share one source of
-// those constants. Each pass declares binding 2 itself: values for most, atomic words for the
-// chained scan.
+// `IN_PLACE`, `elem_bits`/`elem_from_bits`, the `Invocation` builtins and the `Params` struct,
+// so host and shader share one source of those constants. Each pass declares binding 3
+// itself: values for most, atomic words for the chained scan.
 //
 // Every pass sees its data as a row-major matrix of `params.rows x params.cols` items starting
-// at `items[params.offset]`, scanned down each column. A lane (an independent scan) starts at
-// every base-level row `first_head + k * lane_len`; at level k of the recursive scan an item
-// stands for `span` consecutive base-level rows.
+// at element `params.offset` of its bindings, scanned down each column. A lane (an independent
+// scan) starts at every base-level row `first_head + k * lane_len`; at level k of the recursive
+// scan an item stands for `span` consecutive base-level rows.
+//
+// Passes read `src` (read-only) and write `dst`, so no workgroup ever reads a location that
+// another workgroup of the same dispatch writes: workgroups meet only through atomics. A pass
+// built `IN_PLACE` reads `dst` instead; the host runs those only where each workgroup touches
+// its own tile alone (the upper levels of the multi-pass scans, and in-place requests).
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> items: array<Elem>;
+@group(0) @binding(1) var<storage, read> src: array<Elem>;
+@group(0) @binding(2) var<storage, read_write> dst: array<Elem>;
+// The row above the chunk, which its first row continues (when `params.carry` is 1).
+@group(0) @binding(4) var<storage, read> carry: array<Elem>;
+// Diagnostics the host reads back: fallbacks taken, mismatched publications.
+@group(0) @binding(5) var<storage, read_write> counters: array<atomic<u32>>;
+
+const COUNT_FALLBACKS: u32 = 0u;
+const COUNT_MISMATCHES: u32 = 1u;
+const COUNT_SINK: u32 = 2u;
+
+fn load_item(i: u32) -> Elem {
+    if IN_PLACE {
+        return dst[i];
+    }
+    return src[i];
+}
 
 // The first base-level row at or after `row` that starts a lane (`base_rows` or more: none).
 fn next_head(row: u32) -> u32 {
@@ -49,7 +70,7 @@ fn seg_combine(earlier: Elem, later: Elem, later_flag: u32) -> Elem {
 }
 
 // Where one invocation sits in a tile of `tile_cols` columns: invocations of one column are
-// `tile_cols` apart, so neighbouring invocations read neighbouring addresses of a row.
+// `tile_cols` positions apart, so neighbouring positions read neighbouring addresses of a row.
 struct TileThread {
     tile_row: u32,
     // Column in the matrix, and within the tile.
@@ -61,14 +82,15 @@ struct TileThread {
     first_row: u32,
 }
 
-fn tile_thread(tile: u32, local: u32) -> TileThread {
+// `position` is the invocation's place in the tile (see `placement`), 0 to WORKGROUP_SIZE - 1.
+fn tile_thread(tile: u32, position: u32) -> TileThread {
     var t: TileThread;
     t.threads_per_col = WORKGROUP_SIZE / params.tile_cols;
     t.tile_rows = t.threads_per_col * ELEMS_PER_THREAD;
     t.tile_row = tile / params.tiles_x;
-    t.tile_col = local % params.tile_cols;
+    t.tile_col = position % params.tile_cols;
     t.col = (tile % params.tiles_x) * params.tile_cols + t.tile_col;
-    t.thread_row = local / params.tile_cols;
+    t.thread_row = position / params.tile_cols;
     t.first_row = t.tile_row * t.tile_rows + t.thread_row * ELEMS_PER_THREAD;
     return t;
 }

@@ -22,6 +22,7 @@ struct ThreadRows {
 
 // Scans this invocation's rows into `values` (inclusive, cut at lane starts). Every strategy
 // folds rows in this one order, so a tile's total is the same bits wherever it is computed.
+// The chunk's first row continues the carried row above it, if any.
 fn scan_thread_rows(t: TileThread, values: ptr<function, array<Elem, ELEMS_PER_THREAD>>) -> ThreadRows {
     var r: ThreadRows;
     r.total = IDENTITY;
@@ -34,7 +35,10 @@ fn scan_thread_rows(t: TileThread, values: ptr<function, array<Elem, ELEMS_PER_T
     for (var j = 0u; j < ELEMS_PER_THREAD; j++) {
         let row = t.first_row + j;
         if in_matrix && row < params.rows {
-            let x = items[item_index(row, t.col)];
+            var x = load_item(item_index(row, t.col));
+            if row == 0u && params.carry != 0u {
+                x = combine(carry[params.carry_offset + t.col], x);
+            }
             if head <= last_base_row(row) {
                 r.heads |= 1u << j;
                 r.flag = 1u;
@@ -49,8 +53,8 @@ fn scan_thread_rows(t: TileThread, values: ptr<function, array<Elem, ELEMS_PER_T
     return r;
 }
 
-// Writes this invocation's rows back, continuing `prefix` (everything before its first row in
-// the lane) up to its first lane start.
+// Writes this invocation's rows to `dst`, continuing `prefix` (everything before its first row
+// in the lane) up to its first lane start.
 fn store_thread_rows(t: TileThread, values: ptr<function, array<Elem, ELEMS_PER_THREAD>>, heads: u32, prefix: Elem) {
     if t.col >= params.cols {
         return;
@@ -64,7 +68,7 @@ fn store_thread_rows(t: TileThread, values: ptr<function, array<Elem, ELEMS_PER_
             if !cut {
                 v = combine(prefix, v);
             }
-            items[item_index(row, t.col)] = v;
+            dst[item_index(row, t.col)] = v;
         }
     }
 }

@@ -2,12 +2,22 @@
 // operations and for the Blelloch strategy: an up-sweep builds each subtree's pair, a
 // down-sweep hands every invocation the exclusive prefix of its column in the tile.
 
+// An invocation's place in the tile: here simply its local index.
+struct Placement {
+    position: u32,
+}
+
+fn placement(inv: Invocation) -> Placement {
+    return Placement(inv.local);
+}
+
 var<workgroup> partial_value: array<Elem, WORKGROUP_SIZE>;
 var<workgroup> partial_flag: array<u32, WORKGROUP_SIZE>;
 
 // Must be called in uniform control flow, by every invocation of the workgroup.
-fn tile_scan(t: TileThread, local: u32, value: Elem, flag: u32) -> TileScan {
+fn tile_scan(t: TileThread, place: Placement, value: Elem, flag: u32) -> TileScan {
     var r: TileScan;
+    let local = place.position;
     partial_value[local] = value;
     partial_flag[local] = flag;
 

@@ -1,53 +1,129 @@
 // The workgroup scan with subgroup shuffles: each subgroup scans its invocations in registers
-// (a Hillis-Steele scan, no barriers), then every invocation adds the totals of the subgroups
+// (a Hillis-Steele scan, no barriers), then every invocation folds the totals of the subgroups
 // before it, read from workgroup memory in order. Two barriers in all, against 2 log2(n) for
-// the tree. The subgroup size is read at run time (8 on lavapipe, 32 on NVIDIA, 32 or 64 on
-// AMD), and invocations are assumed to fill subgroups in local-index order, as every Vulkan,
-// Metal and D3D12 driver does for one-dimensional workgroups.
+// the tree.
+//
+// Nothing here assumes how the driver forms subgroups: WGSL promises no relation between
+// subgroup lanes and `local_invocation_index`, subgroups may be partial, and their size may be
+// anything from 4 to 128. So an invocation's place in the tile comes from its subgroup: each
+// subgroup claims a run of consecutive positions (an atomic counter in workgroup memory), and
+// its active invocations take them in lane order. Positions then cover the workgroup exactly
+// once whatever the layout, and the invocations of one subgroup hold neighbouring positions,
+// which is what the shuffles need. When every subgroup has the same number of active
+// invocations, the runs start at multiples of it in any claiming order, so the summation tree,
+// and with it every float result, is the same on every run (`Context` checks this at start).
+
+struct Placement {
+    // Place in the tile: 0 to WORKGROUP_SIZE - 1, each taken once.
+    position: u32,
+    // Among the subgroup's active invocations, in lane order.
+    rank: u32,
+    // Active invocations of the subgroup, and the position of rank 0.
+    count: u32,
+    base: u32,
+    // The active lanes, and whether they are lanes 0 to count - 1 (then rank == lane).
+    lanes: vec4<u32>,
+    contiguous: bool,
+    // Ballot words that can hold a lane (subgroup_size / 32, rounded up).
+    words: u32,
+}
+
+var<workgroup> claimed_positions: atomic<u32>;
+
+fn placement(inv: Invocation) -> Placement {
+    var p: Placement;
+    p.lanes = subgroupBallot(true);
+    p.count = subgroupAdd(1u);
+    p.rank = subgroupExclusiveAdd(1u);
+    p.contiguous = subgroupMax(inv.subgroup_lane) + 1u == p.count;
+    p.words = min((inv.subgroup_size + 31u) / 32u, 4u);
+    var first = 0u;
+    if p.rank == 0u {
+        first = atomicAdd(&claimed_positions, p.count);
+    }
+    // Rank 0 is the lowest active lane, the one subgroupBroadcastFirst reads.
+    p.base = subgroupBroadcastFirst(first);
+    p.position = p.base + p.rank;
+    return p;
+}
+
+// The lane of the subgroup's active invocation of rank `k`: the k-th set bit of the ballot.
+fn lane_of(p: Placement, k: u32) -> u32 {
+    if p.contiguous {
+        return k;
+    }
+    var rest = k;
+    for (var w = 0u; w < p.words; w++) {
+        let word = p.lanes[w];
+        let n = countOneBits(word);
+        if rest < n {
+            // Binary search for the bit with `rest` set bits below it.
+            var m = word;
+            var at = 0u;
+            for (var half = 16u; half > 0u; half /= 2u) {
+                let low = countOneBits(m & ((1u << half) - 1u));
+                if rest >= low {
+                    rest -= low;
+                    m >>= half;
+                    at += half;
+                }
+            }
+            return w * 32u + at;
+        }
+        rest -= n;
+    }
+    return 0u;
+}
 
 var<workgroup> group_value: array<Elem, WORKGROUP_SIZE>;
 var<workgroup> group_flag: array<u32, WORKGROUP_SIZE>;
+// Per position: the last thread row its column has in the position's subgroup run.
+var<workgroup> group_last: array<u32, WORKGROUP_SIZE>;
 
 // Must be called in uniform control flow, by every invocation of the workgroup.
-fn tile_scan(t: TileThread, local: u32, value: Elem, flag: u32) -> TileScan {
-    let size = subgroupAdd(1u);
-    let lane = local % size;
+fn tile_scan(t: TileThread, p: Placement, value: Elem, flag: u32) -> TileScan {
     let c = params.tile_cols;
 
-    // Invocations of one column sit `c` lanes apart; scan them (segmented) within the subgroup.
+    // Invocations of one column sit `c` ranks apart; scan them (segmented) within the subgroup.
     var v = value;
     var f = flag;
-    for (var d = c; d < size; d *= 2u) {
-        let earlier = shuffle_up(v, d);
-        let earlier_flag = subgroupShuffleUp(f, d);
-        if lane >= d {
+    for (var d = c; d < p.count; d *= 2u) {
+        let source_lane = lane_of(p, p.rank - min(d, p.rank));
+        let earlier = shuffle(v, source_lane);
+        let earlier_flag = subgroupShuffle(f, source_lane);
+        if p.rank >= d {
             v = seg_combine(earlier, v, f);
             f |= earlier_flag;
         }
     }
-    let above = shuffle_up(v, c);
-    let above_flag = subgroupShuffleUp(f, c);
+    let source_lane = lane_of(p, p.rank - min(c, p.rank));
+    let above = shuffle(v, source_lane);
+    let above_flag = subgroupShuffle(f, source_lane);
 
-    // A group: the rows of one column that one subgroup holds (one row when a subgroup is
-    // narrower than a tile row).
-    let rows_per_group = max(size / c, 1u);
-    let group = t.thread_row / rows_per_group;
-    if (t.thread_row + 1u) % rows_per_group == 0u {
-        group_value[group * c + t.tile_col] = v;
-        group_flag[group * c + t.tile_col] = f;
-    }
+    // Each run of positions is one subgroup's; its last row in a column holds the run's total.
+    let end = p.base + p.count;
+    group_value[p.position] = v;
+    group_flag[p.position] = f;
+    group_last[p.position] = (end - 1u - t.tile_col) / c;
     workgroupBarrier();
+    // Fold the runs above this one in order, hopping from each run's last row to the next.
+    let first_row = (p.base + ((t.tile_col - p.base) & (c - 1u))) / c;
     var before = IDENTITY;
     var before_flag = 0u;
-    for (var g = 0u; g < group; g++) {
-        let gf = group_flag[g * c + t.tile_col];
-        before = seg_combine(before, group_value[g * c + t.tile_col], gf);
+    var row = 0u;
+    while row < first_row {
+        let last = group_last[row * c + t.tile_col];
+        let at = last * c + t.tile_col;
+        let gf = group_flag[at];
+        before = seg_combine(before, group_value[at], gf);
         before_flag |= gf;
+        row = last + 1u;
     }
     var r: TileScan;
     r.exclusive = before;
     r.exclusive_flag = before_flag;
-    if t.thread_row % rows_per_group != 0u {
+    // The row above is in this subgroup's run.
+    if p.rank >= c {
         r.exclusive = seg_combine(before, above, above_flag);
         r.exclusive_flag = before_flag | above_flag;
     }

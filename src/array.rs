@@ -31,7 +31,7 @@ pub(crate) use with_data;
 macro_rules! data_enum {
     ($(#[$m:meta])* $name:ident, $($lt:lifetime,)? $wrap:ident) => {
         $(#[$m])*
-        #[derive(Debug)]
+        #[derive(Debug, PartialEq)]
         pub enum $name$(<$lt>)? {
             Bool($wrap!($($lt,)? bool)),
             Int8($wrap!($($lt,)? i8)),

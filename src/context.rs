@@ -10,7 +10,9 @@ use crate::convert::{cast_data, cast_into};
 use crate::cpu;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::gpu::{load_stored, stored_bytes, Gpu, GpuElem, Overrides};
+use crate::gpu::{
+    load_stored, stored_bytes, Counters, Faults, Gpu, GpuElem, Overrides, ProbeReport,
+};
 use crate::options::{Cumsum, Device, Order, Strategy};
 use crate::plan::{Geometry, TileConfig};
 use crate::resident::GpuArray;
@@ -40,6 +42,11 @@ pub struct ContextOptions {
     pub strategy: Strategy,
     /// Keeps subgroup operations out of the kernels even where the adapter has them.
     pub no_subgroups: bool,
+    /// Polls of a predecessor before the chained scan reduces its tile itself (default
+    /// [`crate::shaders::SPIN_LIMIT`]; 0 makes every look-back step a fallback).
+    pub spin_limit: Option<u32>,
+    /// Faults the chained scan injects on purpose, for testing (default none).
+    pub faults: Faults,
 }
 
 impl ContextOptions {
@@ -79,9 +86,23 @@ impl ContextOptions {
         self
     }
 
-    /// Whether the kernels may use subgroup operations (default: where the adapter has them).
+    /// Whether the kernels may use subgroup operations (default: where the adapter has them
+    /// and the start-up probe finds them sound).
     pub fn subgroups(mut self, allowed: bool) -> Self {
         self.no_subgroups = !allowed;
+        self
+    }
+
+    /// The chained scan's spin limit: polls of a predecessor's state before reducing its tile
+    /// itself. Results are the same bits for every limit; 0 and 1 exercise the fallback.
+    pub fn spin_limit(mut self, polls: u32) -> Self {
+        self.spin_limit = Some(polls);
+        self
+    }
+
+    /// Faults for the chained scan to inject, to test its rare paths; results must not change.
+    pub fn faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
         self
     }
 }
@@ -196,6 +217,21 @@ impl Context {
         }
     }
 
+    /// Probes the adapter (what has not been probed yet) and says what it found: whether the
+    /// tile scans use subgroups, and which algorithms were taken out of [`Strategy::Auto`]
+    /// (`None` without a GPU). Scans run the parts they need before their first use: the
+    /// subgroup probe before the first subgroup tile scan, an algorithm's check before its
+    /// first scan of each element type.
+    pub fn probe_report(&self) -> Option<ProbeReport> {
+        self.gpu.as_ref().map(|g| g.probe.run_all(g))
+    }
+
+    /// The chained scan's diagnostic counters since the last call, then zeroes them. Waits for
+    /// the GPU work submitted so far.
+    pub fn take_counters(&self) -> Result<Counters> {
+        self.gpu()?.read_counters(true)
+    }
+
     /// True when a GPU adapter is in use.
     pub fn has_gpu(&self) -> bool {
         self.gpu.is_some()
@@ -264,8 +300,9 @@ impl Context {
         *self.strategy.write().unwrap_or_else(|e| e.into_inner()) = strategy;
     }
 
-    /// The GPU algorithm that a scan of `shape` along `axis` runs with `strategy` on this
-    /// context's adapter.
+    /// The GPU algorithm that a scan of `shape` along `axis` into another array runs with
+    /// `strategy` on this context's adapter (an in-place resident scan never runs the chained
+    /// scan: see [`crate::strategy`]).
     ///
     /// ```
     /// use gpuscan::{plan::Algorithm, Context, Strategy};
@@ -280,14 +317,19 @@ impl Context {
         axis: Option<isize>,
     ) -> Result<crate::plan::Algorithm> {
         let (geometry, _) = Geometry::resolve(shape, axis)?;
-        let device_type = self
-            .adapter_info()
-            .map_or(wgpu::DeviceType::Other, |i| i.device_type);
-        Ok(crate::strategy::select(
-            self.strategy_for(strategy),
-            device_type,
-            &geometry,
-        ))
+        let strategy = self.strategy_for(strategy);
+        Ok(match &self.gpu {
+            Some(g) => crate::strategy::select(
+                strategy,
+                g.info.device_type,
+                &geometry,
+                false,
+                &g.probe.excluded(),
+            ),
+            None => {
+                crate::strategy::select(strategy, wgpu::DeviceType::Other, &geometry, false, &[])
+            }
+        })
     }
 
     /// The algorithm a call with `requested` runs.
@@ -506,7 +548,10 @@ impl Context {
     }
 
     /// Records the cumsum of `src` into `dst` on the caller's encoder (nothing is submitted).
-    /// `dst` must have the result's shape and `src`'s dtype; it may be `src` itself.
+    /// `dst` must have the result's shape and `src`'s dtype; `src` is only read. `dst` may be
+    /// `src` itself: that scan runs in place with reduce-then-scan where the chained scan
+    /// would run (three element moves instead of two, no extra memory; see
+    /// [`crate::strategy`]).
     pub fn record_cumsum(
         &self,
         encoder: &mut wgpu::CommandEncoder,
@@ -534,20 +579,18 @@ impl Context {
         if geometry.is_empty() {
             return Ok(());
         }
-        let (algorithm, tile_scan) = gpu.method(self.strategy(), &geometry);
-        let plan = gpu.plan_resident(&geometry, elem, algorithm)?;
-        let bytes = (geometry.len() * elem.size()).next_multiple_of(4);
+        let in_place = src.buffer == dst.buffer;
+        let (algorithm, tile_scan) = gpu.method(self.strategy(), &geometry, in_place, elem);
+        let plan = gpu.plan_resident(&geometry, elem, algorithm, in_place)?;
         gpu.scoped(|| {
-            if src.buffer != dst.buffer {
-                encoder.copy_buffer_to_buffer(&src.buffer, 0, &dst.buffer, 0, bytes);
-            }
             let workspace = gpu.workspace(std::iter::once(&plan));
+            let input = (!in_place).then_some(&src.buffer);
             gpu.record_plan(
                 encoder,
                 &plan,
                 elem,
                 tile_scan,
-                &workspace.buffers(&dst.buffer),
+                &workspace.buffers(input, &dst.buffer),
             );
             Ok(())
         })
@@ -568,6 +611,8 @@ fn overrides(options: &ContextOptions) -> Overrides {
         max_binding_bytes: options.max_binding_bytes,
         batch_bytes: options.batch_bytes,
         no_subgroups: options.no_subgroups,
+        spin_limit: options.spin_limit,
+        faults: options.faults,
     }
 }
 

@@ -48,11 +48,12 @@ pub use auto::AutoPolicy;
 pub use context::{Context, ContextOptions, DEFAULT_AUTO_THRESHOLD};
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
+pub use gpu::{Counters, Faults, ProbeReport};
 pub use options::{AxisIndex, Cumsum, Device, Order, Strategy};
 pub use resident::GpuArray;
 
 /// The WGSL that the kernels are built from, for inspection and tooling.
 pub mod shaders {
-    pub use crate::gpu::{module_source, prelude, Params, TileScan, SPIN_LIMIT};
+    pub use crate::gpu::{module_source, prelude, Items, Params, TileScan, SPIN_LIMIT};
     pub use crate::plan::Pass;
 }

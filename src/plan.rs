@@ -165,25 +165,23 @@ impl Algorithm {
 /// The compute passes: WGSL entry points under `shaders/`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Pass {
-    /// Scan tiles in place and write their totals.
+    /// Scan tiles into the destination and write their totals.
     ScanTiles,
-    /// Add the scanned total of the tile before to each tile.
+    /// Add the scanned total of the tile before to each tile of the destination.
     AddOffsets,
-    /// Add the row above a chunk to its first row.
-    AddCarry,
     /// Write tile totals without scanning.
     ReduceTiles,
-    /// Scan tiles in place, seeded with the scanned total of the tile before.
+    /// Scan tiles into the destination, seeded with the scanned total of the tile before.
     ScanSeeded,
     /// The single-pass chained scan.
     ChainedScan,
 }
 
 impl Pass {
-    pub const ALL: [Pass; 6] = [
+    /// Every pass.
+    pub const ALL: [Pass; 5] = [
         Pass::ScanTiles,
         Pass::AddOffsets,
-        Pass::AddCarry,
         Pass::ReduceTiles,
         Pass::ScanSeeded,
         Pass::ChainedScan,
@@ -194,7 +192,6 @@ impl Pass {
         match self {
             Pass::ScanTiles => "scan_tiles",
             Pass::AddOffsets => "add_offsets",
-            Pass::AddCarry => "add_carry",
             Pass::ReduceTiles => "reduce_tiles",
             Pass::ScanSeeded => "scan_seeded",
             Pass::ChainedScan => "chained_scan",
@@ -205,7 +202,9 @@ impl Pass {
 /// One dispatch of a chunk's scan: `pass` over `levels[level]`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct PassStep {
+    /// The kernel.
     pub pass: Pass,
+    /// Index into [`Chunk::levels`].
     pub level: usize,
 }
 
@@ -237,7 +236,9 @@ impl DeviceLimits {
 /// A byte range of a buffer.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
 pub struct BufferRange {
+    /// First byte.
     pub offset: u64,
+    /// Bytes.
     pub size: u64,
 }
 
@@ -283,8 +284,9 @@ pub struct Level {
     pub rows: u32,
     /// Base-level rows one item stands for (clamped to the chunk's rows so it fits a `u32`).
     pub span: u32,
-    /// Where this level's items are: `None` for the chunk's own window (level 0), else a range
-    /// of the scratch buffer.
+    /// Where this level's items are: `None` for the chunk's own windows (level 0: read from the
+    /// source, written to the destination), else a range of the scratch buffer, scanned there
+    /// in place (each workgroup touches its own tile alone).
     pub items: Option<BufferRange>,
     /// Where this level writes its tile totals, in the scratch buffer.
     pub totals: BufferRange,
@@ -294,11 +296,11 @@ pub struct Level {
     pub dispatch: Dispatch,
 }
 
-/// Where a carry is copied from before it is added to a chunk's first row.
+/// Where a carry is copied from before the chunk that continues it is scanned.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum CarrySource {
-    /// The data buffer (the row above, in this batch).
-    Data,
+    /// The destination buffer (the row above, already scanned, in this batch).
+    Output,
     /// The pending buffer, which holds the last row of the previous batch.
     Pending,
 }
@@ -307,16 +309,12 @@ pub enum CarrySource {
 /// and `shift` says how many elements precede the first wanted one.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct CarryCopy {
+    /// The buffer copied from.
     pub source: CarrySource,
+    /// Bytes copied.
     pub range: BufferRange,
+    /// Elements in the copy before the row's first.
     pub shift: u32,
-}
-
-/// Adding a carry to a chunk's first row before it is scanned.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct CarryIn {
-    pub copy: CarryCopy,
-    pub dispatch: Dispatch,
 }
 
 /// A piece of the data small enough for one binding: whole rows, or a column block of one row
@@ -327,11 +325,15 @@ pub struct Chunk {
     pub row: u64,
     /// First column.
     pub col: u64,
+    /// Rows.
     pub rows: u32,
+    /// Columns.
     pub cols: u32,
-    /// The binding of the data buffer, its offset aligned.
-    pub window: BufferRange,
-    /// Elements from the window's start to the chunk's first element.
+    /// The binding of the source buffer, its offset aligned.
+    pub source: BufferRange,
+    /// The binding of the destination buffer, its offset aligned.
+    pub destination: BufferRange,
+    /// Elements from either window's start to the chunk's first element.
     pub elem_offset: u32,
     /// First row of the chunk that starts a lane (`rows` when none does).
     pub first_head: u32,
@@ -343,11 +345,13 @@ pub struct Chunk {
     pub tiles_x: u32,
     /// Rows per tile.
     pub tile_rows: u32,
-    pub carry_in: Option<CarryIn>,
-    /// Scan levels, bottom first; empty for a single row. The chained scan has one level,
-    /// whose `totals` is its look-back state (`u32` words, cleared before the dispatch).
+    /// The row above the chunk, which its first row continues: copied into the carry buffer
+    /// before the chunk's passes, which read it from a read-only binding.
+    pub carry_in: Option<CarryCopy>,
+    /// Scan levels, bottom first; at least one. The chained scan has one level, whose
+    /// `totals` is its look-back state (`u32` words, cleared before the dispatch).
     pub levels: Vec<Level>,
-    /// The dispatches after the carry, in order.
+    /// The dispatches, in order.
     pub passes: Vec<PassStep>,
 }
 
@@ -355,6 +359,7 @@ pub struct Chunk {
 /// the start of one buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScanPlan {
+    /// The pieces, in the order they are scanned.
     pub chunks: Vec<Chunk>,
     /// Copy of the batch's last row into the pending buffer, for the next batch.
     pub carry_out: Option<CarryCopy>,
@@ -369,10 +374,7 @@ pub struct ScanPlan {
 impl ScanPlan {
     /// Compute dispatches the plan records.
     pub fn dispatch_count(&self) -> usize {
-        self.chunks
-            .iter()
-            .map(|c| c.passes.len() + usize::from(c.carry_in.is_some()))
-            .sum()
+        self.chunks.iter().map(|c| c.passes.len()).sum()
     }
 }
 
@@ -411,6 +413,9 @@ pub struct BatchSpec {
     pub pending: Option<u32>,
     /// Whether to copy this batch's last row to the pending buffer at the end.
     pub carry_out: bool,
+    /// Whether the source is the destination. Only passes in which each workgroup touches its
+    /// own tile alone may then run, so the chained scan is refused.
+    pub in_place: bool,
 }
 
 /// Bytes of the chained scan's state for `tiles_y` tile rows of `cols` columns: the tile
@@ -430,8 +435,7 @@ fn chunk_passes(algorithm: Algorithm, levels: &[Level]) -> Vec<PassStep> {
             .map(move |k| step(Pass::AddOffsets, k))
     };
     match algorithm {
-        _ if levels.is_empty() => Vec::new(),
-        Algorithm::Chained => vec![step(Pass::ChainedScan, 0)],
+        Algorithm::Chained if levels[0].tiles_y > 1 => vec![step(Pass::ChainedScan, 0)],
         Algorithm::ReduceThenScan if levels[0].tiles_y > 1 => {
             let mut passes = vec![step(Pass::ReduceTiles, 0)];
             passes.extend((1..levels.len()).map(|k| step(Pass::ScanTiles, k)));
@@ -439,7 +443,7 @@ fn chunk_passes(algorithm: Algorithm, levels: &[Level]) -> Vec<PassStep> {
             passes.push(step(Pass::ScanSeeded, 0));
             passes
         }
-        // Blelloch, and reduce-then-scan of a single tile row (which is one scan).
+        // Blelloch, and any algorithm on a single tile row (which is one scan).
         _ => {
             let mut passes: Vec<_> = (0..levels.len())
                 .map(|k| step(Pass::ScanTiles, k))
@@ -450,7 +454,68 @@ fn chunk_passes(algorithm: Algorithm, levels: &[Level]) -> Vec<PassStep> {
     }
 }
 
-/// Plans the scan of one batch of rows held in one buffer.
+/// The levels of a chunk of `rows x cols` elements and the scratch bytes they use: each level
+/// scans the tile totals of the one below until one tile row is left; the chained scan needs
+/// one level whatever its height.
+fn chunk_levels(
+    algorithm: Algorithm,
+    rows: u64,
+    cols: u64,
+    shape: (u64, u32),
+    elem_size: u64,
+    limits: &DeviceLimits,
+) -> Result<(Vec<Level>, u64)> {
+    let (tiles_x, tile_rows) = shape;
+    let s = elem_size;
+    let align = limits.offset_alignment;
+    let mut levels = Vec::new();
+    let first_tiles_y = rows.div_ceil(tile_rows as u64);
+    if algorithm == Algorithm::Chained && first_tiles_y > 1 {
+        let totals = BufferRange {
+            offset: 0,
+            size: chained_state_bytes(first_tiles_y, cols, s),
+        };
+        levels.push(Level {
+            rows: rows as u32,
+            span: 1,
+            items: None,
+            totals,
+            tiles_y: first_tiles_y as u32,
+            dispatch: Dispatch::new(tiles_x * first_tiles_y, limits)?,
+        });
+        return Ok((levels, totals.end()));
+    }
+    let mut level_rows = rows;
+    let mut span = 1u64;
+    let mut scratch = 0u64;
+    let mut items = None;
+    loop {
+        let tiles_y = level_rows.div_ceil(tile_rows as u64);
+        // A single tile row writes no totals; its binding still needs one element.
+        let totals = BufferRange {
+            offset: scratch,
+            size: align_up(if tiles_y > 1 { tiles_y * cols * s } else { s }, 4),
+        };
+        scratch = align_up(totals.end(), align);
+        levels.push(Level {
+            rows: level_rows as u32,
+            span: span.min(rows) as u32,
+            items,
+            totals,
+            tiles_y: tiles_y as u32,
+            dispatch: Dispatch::new(tiles_x * tiles_y, limits)?,
+        });
+        if tiles_y == 1 {
+            return Ok((levels, scratch));
+        }
+        items = Some(totals);
+        level_rows = tiles_y;
+        span *= tile_rows as u64;
+    }
+}
+
+/// Plans the scan of one batch of rows, read from the start of a source buffer and written to
+/// the start of a destination buffer (the same buffer when `batch.in_place`).
 pub fn plan_scan(
     geometry: &Geometry,
     batch: &BatchSpec,
@@ -458,6 +523,11 @@ pub fn plan_scan(
     limits: &DeviceLimits,
     algorithm: Algorithm,
 ) -> Result<ScanPlan> {
+    if batch.in_place && algorithm == Algorithm::Chained {
+        return Err(Error::InvalidArgument(
+            "the chained scan cannot run in place: its fallback reads other tiles' input".into(),
+        ));
+    }
     let s = batch.elem_size;
     let cols = geometry.cols;
     let row_bytes = cols * s;
@@ -481,100 +551,59 @@ pub fn plan_scan(
             ))
         } else {
             Some(carry_copy(
-                CarrySource::Data,
+                CarrySource::Output,
                 ((row_in_batch - 1) * cols + col) * s,
                 count,
                 s,
             ))
         }
     };
-    let window_for = |start: u64, bytes: u64| -> (BufferRange, u32) {
+    // One chunk: `rows` rows from `row`, columns `col .. col + n` (all of them unless a row is
+    // wider than a binding).
+    let mut push_chunk = |row: u64, rows: u64, col: u64, n: u64| -> Result<()> {
+        let start = (row * cols + col) * s;
+        // Whole rows are contiguous; a column block is one row.
+        let bytes = if n == cols { rows * row_bytes } else { n * s };
         let offset = align_down(start, align);
-        let size = align_up(start + bytes, 4) - offset;
-        (BufferRange { offset, size }, ((start - offset) / s) as u32)
+        let window = BufferRange {
+            offset,
+            size: align_up(start + bytes, 4) - offset,
+        };
+        let elem_offset = ((start - offset) / s) as u32;
+        let global = batch.first_row + row;
+        let to_head = (geometry.lane_len - global % geometry.lane_len) % geometry.lane_len;
+        let tile_cols = tile.tile_cols(n);
+        let tile_rows = tile.tile_rows(tile_cols);
+        let tiles_x = n.div_ceil(tile_cols as u64);
+        let (levels, scratch) = chunk_levels(algorithm, rows, n, (tiles_x, tile_rows), s, limits)?;
+        scratch_bytes = scratch_bytes.max(scratch);
+        carry_elems = carry_elems.max(n);
+        chunks.push(Chunk {
+            row,
+            col,
+            rows: rows as u32,
+            cols: n as u32,
+            source: window,
+            destination: window,
+            elem_offset,
+            first_head: to_head.min(rows) as u32,
+            lane_len: geometry.lane_len.min(rows) as u32,
+            tile_cols,
+            tiles_x: tiles_x as u32,
+            tile_rows,
+            carry_in: carry_source(row, col, n),
+            passes: chunk_passes(algorithm, &levels),
+            levels,
+        });
+        Ok(())
     };
-    let carry_dispatch =
-        |count: u64| Dispatch::new(count.div_ceil(tile.workgroup_size as u64), limits);
 
     if row_bytes <= capacity {
         let rows_per_chunk = (capacity / row_bytes).max(1);
-        let tile_cols = tile.tile_cols(cols);
-        let tile_rows = tile.tile_rows(tile_cols);
-        let tiles_x = cols.div_ceil(tile_cols as u64);
         let mut row = 0u64;
         while row < batch.rows {
             let rows = rows_per_chunk.min(batch.rows - row);
-            let (window, elem_offset) = window_for(row * row_bytes, rows * row_bytes);
-            let global = batch.first_row + row;
-            let to_head = (geometry.lane_len - global % geometry.lane_len) % geometry.lane_len;
-            let first_head = to_head.min(rows) as u32;
-            let carry_in = match carry_source(row, 0, cols) {
-                Some(copy) => Some(CarryIn {
-                    copy,
-                    dispatch: carry_dispatch(cols)?,
-                }),
-                None => None,
-            };
-            // Levels: each scans the tile totals of the one below until one tile row is left.
-            let mut levels = Vec::new();
-            let mut level_rows = rows;
-            let mut span = 1u64;
-            let mut scratch = 0u64;
-            let mut items = None;
-            if algorithm == Algorithm::Chained && rows > 1 {
-                let tiles_y = rows.div_ceil(tile_rows as u64);
-                let totals = BufferRange {
-                    offset: 0,
-                    size: chained_state_bytes(tiles_y, cols, s),
-                };
-                scratch = totals.end();
-                levels.push(Level {
-                    rows: rows as u32,
-                    span: 1,
-                    items: None,
-                    totals,
-                    tiles_y: tiles_y as u32,
-                    dispatch: Dispatch::new(tiles_x * tiles_y, limits)?,
-                });
-                level_rows = 1;
-            }
-            while level_rows > 1 {
-                let tiles_y = level_rows.div_ceil(tile_rows as u64);
-                let totals = BufferRange {
-                    offset: scratch,
-                    size: align_up(tiles_y * cols * s, 4),
-                };
-                scratch = align_up(totals.end(), align);
-                levels.push(Level {
-                    rows: level_rows as u32,
-                    span: span.min(rows) as u32,
-                    items,
-                    totals,
-                    tiles_y: tiles_y as u32,
-                    dispatch: Dispatch::new(tiles_x * tiles_y, limits)?,
-                });
-                items = Some(totals);
-                level_rows = tiles_y;
-                span *= tile_rows as u64;
-            }
-            scratch_bytes = scratch_bytes.max(scratch);
-            carry_elems = carry_elems.max(cols);
-            chunks.push(Chunk {
-                row,
-                col: 0,
-                rows: rows as u32,
-                cols: cols as u32,
-                window,
-                elem_offset,
-                first_head,
-                lane_len: geometry.lane_len.min(rows) as u32,
-                tile_cols,
-                tiles_x: tiles_x as u32,
-                tile_rows,
-                carry_in,
-                passes: chunk_passes(algorithm, &levels),
-                levels,
-            });
+            push_chunk(row, rows, 0, cols)?;
             row += rows;
         }
     } else {
@@ -585,38 +614,14 @@ pub fn plan_scan(
             let mut col = 0u64;
             while col < cols {
                 let n = block.min(cols - col);
-                let (window, elem_offset) = window_for((row * cols + col) * s, n * s);
-                let carry_in = match carry_source(row, col, n) {
-                    Some(copy) => Some(CarryIn {
-                        copy,
-                        dispatch: carry_dispatch(n)?,
-                    }),
-                    None => None,
-                };
-                carry_elems = carry_elems.max(n);
-                chunks.push(Chunk {
-                    row,
-                    col,
-                    rows: 1,
-                    cols: n as u32,
-                    window,
-                    elem_offset,
-                    first_head: 0,
-                    lane_len: 1,
-                    tile_cols: 1,
-                    tiles_x: 1,
-                    tile_rows: tile.tile_len(),
-                    carry_in,
-                    levels: Vec::new(),
-                    passes: Vec::new(),
-                });
+                push_chunk(row, 1, col, n)?;
                 col += n;
             }
         }
     }
 
     let carry_out = (batch.carry_out && batch.rows > 0)
-        .then(|| carry_copy(CarrySource::Data, (batch.rows - 1) * row_bytes, cols, s));
+        .then(|| carry_copy(CarrySource::Output, (batch.rows - 1) * row_bytes, cols, s));
     Ok(ScanPlan {
         chunks,
         carry_out,
@@ -645,6 +650,7 @@ mod tests {
             elem_size: s,
             pending: None,
             carry_out: false,
+            in_place: false,
         }
     }
 
@@ -724,7 +730,7 @@ mod tests {
         let tile = TileConfig::default();
         let t = tile.tile_len() as u64;
         for (n, levels) in [
-            (1, 0),
+            (1, 1),
             (2, 1),
             (t, 1),
             (t + 1, 2),
@@ -805,15 +811,15 @@ mod tests {
         assert_eq!(plan.chunks.len(), 2);
         let mut rows = 0;
         for (i, c) in plan.chunks.iter().enumerate() {
-            assert!(c.window.size <= LAVAPIPE.max_binding_bytes);
-            assert_eq!(c.window.offset % 256, 0);
+            assert!(c.source.size <= LAVAPIPE.max_binding_bytes);
+            assert_eq!(c.source.offset % 256, 0);
             assert_eq!(c.row, rows);
             rows += c.rows as u64;
             assert_eq!(c.carry_in.is_some(), i > 0);
         }
         assert_eq!(rows, n);
-        let carry = plan.chunks[1].carry_in.unwrap().copy;
-        assert_eq!(carry.source, CarrySource::Data);
+        let carry = plan.chunks[1].carry_in.unwrap();
+        assert_eq!(carry.source, CarrySource::Output);
         assert_eq!(
             carry.range.offset + carry.shift as u64 * 4,
             (plan.chunks[1].row - 1) * 4
@@ -858,15 +864,15 @@ mod tests {
         // 1024 bytes hold 512 float16 elements: blocks of 512 + 488 per row
         assert_eq!(plan.chunks.len(), 6);
         for c in &plan.chunks {
-            assert!(c.window.size <= limits.max_binding_bytes);
+            assert!(c.source.size <= limits.max_binding_bytes);
             assert_eq!(c.rows, 1);
             assert_eq!(c.carry_in.is_some(), c.row > 0);
             if let Some(ci) = c.carry_in {
                 let start = ((c.row - 1) * 1000 + c.col) * 2;
-                assert_eq!(ci.copy.range.offset + ci.copy.shift as u64 * 2, start);
-                assert!(ci.copy.range.end() >= start + c.cols as u64 * 2);
-                assert_eq!(ci.copy.range.offset % 4, 0);
-                assert_eq!(ci.copy.range.size % 4, 0);
+                assert_eq!(ci.range.offset + ci.shift as u64 * 2, start);
+                assert!(ci.range.end() >= start + c.cols as u64 * 2);
+                assert_eq!(ci.range.offset % 4, 0);
+                assert_eq!(ci.range.size % 4, 0);
             }
         }
     }
@@ -885,9 +891,10 @@ mod tests {
             elem_size: 2,
             pending: Some(1),
             carry_out: true,
+            in_place: false,
         };
         let plan = plan_scan(&g, &spec, &tile, &LAVAPIPE, Algorithm::Blelloch).unwrap();
-        let copy = plan.chunks[0].carry_in.unwrap().copy;
+        let copy = plan.chunks[0].carry_in.unwrap();
         assert_eq!(copy.source, CarrySource::Pending);
         assert_eq!(copy.range.offset + copy.shift as u64 * 2, 2);
         let out = plan.carry_out.unwrap();
@@ -952,7 +959,7 @@ mod tests {
         assert_eq!(levels[0].dispatch.workgroups as u64, t + 1);
 
         // One tile row is one scan, whatever the algorithm (the chained scan looks back at
-        // nothing); a single row needs no pass at all.
+        // nothing); so is a single row, which still writes the destination.
         let small = Geometry {
             rows: 100,
             cols: 3,
@@ -969,8 +976,19 @@ mod tests {
         };
         for a in Algorithm::ALL {
             let plan = plan_scan(&row, &batch(&row, 4), &tile, &LAVAPIPE, a).unwrap();
-            assert_eq!(plan.dispatch_count(), 0, "{a:?}");
+            assert_eq!(plan.dispatch_count(), 1, "{a:?}");
+            assert_eq!(plan.chunks[0].passes[0].pass, Pass::ScanTiles);
         }
+        // In place, every algorithm but the chained scan plans as before.
+        let in_place = BatchSpec {
+            in_place: true,
+            ..batch(&g, 4)
+        };
+        for a in [Algorithm::Blelloch, Algorithm::ReduceThenScan] {
+            assert!(plan_scan(&g, &in_place, &tile, &LAVAPIPE, a).is_ok());
+        }
+        let err = plan_scan(&g, &in_place, &tile, &LAVAPIPE, Algorithm::Chained).unwrap_err();
+        assert!(err.to_string().contains("in place"), "{err}");
     }
 
     #[test]

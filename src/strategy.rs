@@ -16,23 +16,59 @@
 //! Integers and floats follow the same table: their costs differed by less than that.
 //!
 //! [`Strategy`]'s other values force an algorithm (the CLI's `--strategy`).
+//!
+//! Two rules override the table:
+//! - **In place** (a resident scan whose destination is its source): the chained scan's
+//!   fallback reads other tiles' input while their owners write output, so it never runs in
+//!   place; reduce-then-scan runs instead, whose workgroups each touch only their own tile
+//!   within a dispatch. It moves each element three times instead of two and needs no memory
+//!   beyond its tile totals (staging a copy would move it four times and hold a second array).
+//! - **Probe failures**: an algorithm that the context's start-up probe found wrong on this
+//!   adapter (see [`crate::ProbeReport`]) is left out of `Auto`, which takes the next of
+//!   chained, reduce-then-scan, Blelloch instead. A forced strategy still runs.
 
 use crate::options::Strategy;
 use crate::plan::{Algorithm, Geometry, MAX_TILE_COLS};
 
+/// `Auto`'s order of preference when the table's choice is excluded.
+const PREFERENCE: [Algorithm; 3] = [
+    Algorithm::Chained,
+    Algorithm::ReduceThenScan,
+    Algorithm::Blelloch,
+];
+
 /// The algorithm `strategy` means on an adapter of `device_type` for a scan laid out as
-/// `geometry`. The dtype does not enter the table: none changed the ranking measurably.
-pub fn select(strategy: Strategy, device_type: wgpu::DeviceType, geometry: &Geometry) -> Algorithm {
-    match strategy {
+/// `geometry`, into another buffer or `in_place`, with `excluded` algorithms left out of
+/// `Auto`. The dtype does not enter the table: none changed the ranking measurably.
+pub fn select(
+    strategy: Strategy,
+    device_type: wgpu::DeviceType,
+    geometry: &Geometry,
+    in_place: bool,
+    excluded: &[Algorithm],
+) -> Algorithm {
+    let usable = |a: &Algorithm| !excluded.contains(a) && !(in_place && *a == Algorithm::Chained);
+    let chosen = match strategy {
         Strategy::Blelloch => Algorithm::Blelloch,
         Strategy::ReduceThenScan => Algorithm::ReduceThenScan,
         Strategy::Chained => Algorithm::Chained,
-        Strategy::Auto => match device_type {
-            wgpu::DeviceType::Cpu if geometry.cols >= MAX_TILE_COLS as u64 => {
-                Algorithm::ReduceThenScan
-            }
-            _ => Algorithm::Chained,
-        },
+        Strategy::Auto => {
+            let table = match device_type {
+                wgpu::DeviceType::Cpu if geometry.cols >= MAX_TILE_COLS as u64 => {
+                    Algorithm::ReduceThenScan
+                }
+                _ => Algorithm::Chained,
+            };
+            std::iter::once(table)
+                .chain(PREFERENCE)
+                .find(usable)
+                .unwrap_or(table)
+        }
+    };
+    if in_place && chosen == Algorithm::Chained {
+        Algorithm::ReduceThenScan
+    } else {
+        chosen
     }
 }
 
@@ -58,16 +94,19 @@ mod tests {
                 DeviceType::VirtualGpu,
                 DeviceType::Other,
             ] {
-                assert_eq!(select(Strategy::Auto, t, g), Algorithm::Chained);
+                assert_eq!(select(Strategy::Auto, t, g, false, &[]), Algorithm::Chained);
             }
         }
         let cpu = DeviceType::Cpu;
         assert_eq!(
-            select(Strategy::Auto, cpu, &wide),
+            select(Strategy::Auto, cpu, &wide, false, &[]),
             Algorithm::ReduceThenScan
         );
         for g in [&tall, &flat, &rows] {
-            assert_eq!(select(Strategy::Auto, cpu, g), Algorithm::Chained);
+            assert_eq!(
+                select(Strategy::Auto, cpu, g, false, &[]),
+                Algorithm::Chained
+            );
         }
     }
 
@@ -79,10 +118,50 @@ mod tests {
             (Strategy::ReduceThenScan, Algorithm::ReduceThenScan),
             (Strategy::Chained, Algorithm::Chained),
         ] {
-            assert_eq!(select(s, DeviceType::Cpu, &g), a);
-            assert_eq!(select(s, DeviceType::DiscreteGpu, &g), a);
+            assert_eq!(select(s, DeviceType::Cpu, &g, false, &[]), a);
+            assert_eq!(select(s, DeviceType::DiscreteGpu, &g, false, &[]), a);
             assert_eq!(s.name().parse::<Strategy>().unwrap(), s);
         }
         assert!("fastest".parse::<Strategy>().is_err());
+    }
+
+    #[test]
+    fn in_place_scans_never_run_the_chained_scan() {
+        let g = geometry(&[1 << 20], None);
+        for s in [Strategy::Auto, Strategy::Chained] {
+            for t in [DeviceType::DiscreteGpu, DeviceType::Cpu] {
+                assert_eq!(select(s, t, &g, true, &[]), Algorithm::ReduceThenScan);
+            }
+        }
+        assert_eq!(
+            select(Strategy::Blelloch, DeviceType::DiscreteGpu, &g, true, &[]),
+            Algorithm::Blelloch
+        );
+        let rts = [Algorithm::ReduceThenScan];
+        assert_eq!(
+            select(Strategy::Auto, DeviceType::DiscreteGpu, &g, true, &rts),
+            Algorithm::Blelloch
+        );
+    }
+
+    #[test]
+    fn auto_skips_algorithms_the_probe_excluded() {
+        let g = geometry(&[1 << 20], None);
+        let gpu = DeviceType::DiscreteGpu;
+        let chained = [Algorithm::Chained];
+        assert_eq!(
+            select(Strategy::Auto, gpu, &g, false, &chained),
+            Algorithm::ReduceThenScan
+        );
+        let two = [Algorithm::Chained, Algorithm::ReduceThenScan];
+        assert_eq!(
+            select(Strategy::Auto, gpu, &g, false, &two),
+            Algorithm::Blelloch
+        );
+        // A forced strategy runs even when excluded.
+        assert_eq!(
+            select(Strategy::Chained, gpu, &g, false, &chained),
+            Algorithm::Chained
+        );
     }
 }

@@ -4,12 +4,13 @@
 
 mod common;
 
-use common::{assert_close_to_reference, bits, gpu_context, gpu_context_with, to_f64};
+use common::{
+    assert_close_to_reference, bits, gpu_context, gpu_context_with, shaped, to_f64, values,
+};
 use gpuscan::plan::{Geometry, TileConfig};
 use gpuscan::{
-    Array, Context, ContextOptions, Cumsum, DType, Device, Element, Order, Strategy as ScanStrategy,
+    Array, Context, ContextOptions, Cumsum, DType, Device, Order, Strategy as ScanStrategy,
 };
-use half::f16;
 use proptest::prelude::*;
 
 /// Checks one cumsum on the GPU against the CPU: integers and bools bit for bit, floats within
@@ -58,47 +59,6 @@ fn check_all(ctx: &Context, a: &Array, opts: Cumsum, what: &str) {
             &format!("{what} {strategy}"),
         );
     }
-}
-
-/// Deterministic pseudo-random values of every dtype: full-range ints (so sums wrap), floats
-/// in [-100, 100).
-fn values(dtype: DType, n: usize, seed: u64) -> Array {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let unit = |r: u64| (r >> 11) as f64 / (1u64 << 53) as f64;
-    fn arr<T: Element>(v: Vec<T>) -> Array {
-        Array::from_vec(v)
-    }
-    match dtype {
-        DType::Bool => arr((0..n).map(|_| next() % 3 == 0).collect()),
-        DType::Int8 => arr((0..n).map(|_| next() as i8).collect()),
-        DType::Int16 => arr((0..n).map(|_| next() as i16).collect()),
-        DType::Int32 => arr((0..n).map(|_| next() as i32).collect()),
-        DType::Int64 => arr((0..n).map(|_| next() as i64).collect()),
-        DType::UInt8 => arr((0..n).map(|_| next() as u8).collect()),
-        DType::UInt16 => arr((0..n).map(|_| next() as u16).collect()),
-        DType::UInt32 => arr((0..n).map(|_| next() as u32).collect()),
-        DType::UInt64 => arr((0..n).map(|_| next()).collect()),
-        DType::Float16 => arr((0..n)
-            .map(|_| f16::from_f64(unit(next()) * 200.0 - 100.0))
-            .collect()),
-        DType::Float32 => arr((0..n)
-            .map(|_| (unit(next()) * 200.0 - 100.0) as f32)
-            .collect()),
-        DType::Float64 => arr((0..n).map(|_| unit(next()) * 200.0 - 100.0).collect()),
-        _ => unreachable!(),
-    }
-}
-
-fn shaped(dtype: DType, shape: &[usize], seed: u64) -> Array {
-    values(dtype, shape.iter().product(), seed)
-        .into_shape(shape)
-        .unwrap()
 }
 
 fn arb_case() -> impl Strategy<Value = (Vec<usize>, Option<isize>, DType, Option<DType>, u64)> {

@@ -128,17 +128,17 @@ impl GpuElem {
         }
     }
 
-    /// WGSL for `subgroupShuffleUp(x, d)`. Vulkan shuffles 16- and 64-bit values only with an
+    /// WGSL for `subgroupShuffle(x, lane)`. Vulkan shuffles 16- and 64-bit values only with an
     /// extension wgpu does not expose, so those move as 32-bit words.
-    fn shuffle_up_wgsl(self) -> &'static str {
+    fn shuffle_wgsl(self) -> &'static str {
         match self {
             GpuElem::Bool | GpuElem::U32 | GpuElem::I32 | GpuElem::F32 => {
-                "return subgroupShuffleUp(x, d);"
+                "return subgroupShuffle(x, lane);"
             }
             GpuElem::F16 => {
-                "return elem_from_bits(vec2<u32>(subgroupShuffleUp(elem_bits(x).x, d), 0u));"
+                "return elem_from_bits(vec2<u32>(subgroupShuffle(elem_bits(x).x, lane), 0u));"
             }
-            _ => "let b = elem_bits(x); return elem_from_bits(vec2<u32>(subgroupShuffleUp(b.x, d), subgroupShuffleUp(b.y, d)));",
+            _ => "let b = elem_bits(x); return elem_from_bits(vec2<u32>(subgroupShuffle(b.x, lane), subgroupShuffle(b.y, lane)));",
         }
     }
 }
@@ -186,6 +186,19 @@ params! {
     /// Always 0, unknown to the shader compiler: XOR-ing a value's bits with it hides the
     /// value's origin, so that compensated sums are not simplified away.
     zero,
+    /// 1 when the chunk's first row continues the row above it, held in `carry`.
+    carry,
+    /// Element index of that row's first value in `carry`.
+    carry_offset,
+    /// Chained scan: polls of a predecessor's state before reducing its tile.
+    spin_limit,
+    /// Chained scan fault injection: owners of tile rows r with `(r + 1) & mask == 0`
+    /// publish nothing (0: off).
+    unpublished_mask,
+    /// Chained scan fault injection: 1 makes owners publish only after storing their rows.
+    publish_late,
+    /// Chained scan fault injection: seeds busy waits of pseudo-random length (0: none).
+    delay_seed,
 }
 
 /// The kernel sources: one WGSL file per pass, except that the three multi-pass tile scans
@@ -196,14 +209,13 @@ fn pass_source(pass: Pass) -> &'static str {
             include_str!("../../shaders/scan_tiles.wgsl")
         }
         Pass::AddOffsets => include_str!("../../shaders/add_offsets.wgsl"),
-        Pass::AddCarry => include_str!("../../shaders/add_carry.wgsl"),
         Pass::ChainedScan => include_str!("../../shaders/chained_scan.wgsl"),
     }
 }
 
 /// Whether a pass scans tiles (and so needs the workgroup scan and the per-invocation rows).
 fn scans_tiles(pass: Pass) -> bool {
-    !matches!(pass, Pass::AddOffsets | Pass::AddCarry)
+    pass != Pass::AddOffsets
 }
 
 /// How a workgroup combines its invocations' totals.
@@ -227,24 +239,37 @@ impl TileScan {
 const COMMON_WGSL: &str = include_str!("../../shaders/common.wgsl");
 const THREAD_ROWS_WGSL: &str = include_str!("../../shaders/thread_rows.wgsl");
 
-/// Polls of a predecessor's state before the chained scan reduces its tile itself. A poll
-/// costs about an L2 round trip, a few of them a fraction of a tile's time at full bandwidth,
-/// so a stalled predecessor costs at most one extra tile read. On lavapipe 8 to 4096 polls ran
-/// equally fast; hardware GPUs have not measured it.
+/// Polls of a predecessor's state before the chained scan reduces its tile itself, unless a
+/// context sets another ([`crate::ContextOptions::spin_limit`]). A poll costs about an L2 round
+/// trip, a few of them a fraction of a tile's time at full bandwidth, so a stalled predecessor
+/// costs at most one extra tile read. On lavapipe 8 to 4096 polls ran equally fast; hardware
+/// GPUs have not measured it.
 pub const SPIN_LIMIT: u32 = 8;
 
-/// The generated prelude: element type, identity, combine, its bit pieces, the tile constants
-/// and `Params`.
-pub fn prelude(elem: GpuElem, tile: &TileConfig, tile_scan: TileScan) -> String {
+/// How a pipeline binds its items: read from `src` and written to `dst`, or read and written
+/// in `dst` (only where each workgroup touches its own tile alone).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Items {
+    OutOfPlace,
+    InPlace,
+}
+
+/// The generated prelude: element type, identity, combine, its bit pieces, the tile constants,
+/// the entry points' builtins and `Params`.
+pub fn prelude(elem: GpuElem, tile: &TileConfig, tile_scan: TileScan, items: Items) -> String {
     let mut enable = String::new();
     if elem == GpuElem::F16 {
         enable.push_str("enable f16;\n");
     }
-    let shuffle = match tile_scan {
-        TileScan::Shared => String::new(),
-        TileScan::Subgroup => format!(
-            "fn shuffle_up(x: Elem, d: u32) -> Elem {{ {} }}\n",
-            elem.shuffle_up_wgsl()
+    let (shuffle, subgroup_builtins) = match tile_scan {
+        TileScan::Shared => (String::new(), ""),
+        TileScan::Subgroup => (
+            format!(
+                "fn shuffle(x: Elem, lane: u32) -> Elem {{ {} }}\n",
+                elem.shuffle_wgsl()
+            ),
+            "    @builtin(subgroup_invocation_id) subgroup_lane: u32,\n    \
+             @builtin(subgroup_size) subgroup_size: u32,\n",
         ),
     };
     format!(
@@ -253,7 +278,8 @@ pub fn prelude(elem: GpuElem, tile: &TileConfig, tile_scan: TileScan) -> String 
          const IDENTITY: Elem = {identity};\n\
          const WORKGROUP_SIZE: u32 = {wg}u;\n\
          const ELEMS_PER_THREAD: u32 = {ept}u;\n\
-         const SPIN_LIMIT: u32 = {spin}u;\n\
+         // Whether items are read from `dst` (in place) rather than `src`.\n\
+         const IN_PLACE: bool = {in_place};\n\
          // 16-bit pieces of one value, as the chained scan publishes it.\n\
          const WORDS: u32 = {words}u;\n\
          // Whether carried prefixes keep their rounding error (floats).\n\
@@ -262,12 +288,17 @@ pub fn prelude(elem: GpuElem, tile: &TileConfig, tile_scan: TileScan) -> String 
          fn combine(a: Elem, b: Elem) -> Elem {{ return a {op} b; }}\n\
          fn elem_bits(x: Elem) -> vec2<u32> {{ {to_bits} }}\n\
          fn elem_from_bits(b: vec2<u32>) -> Elem {{ {from_bits} }}\n\
-         {shuffle}\n{params}\n",
+         {shuffle}\
+         struct Invocation {{\n    \
+         @builtin(workgroup_id) workgroup: vec3<u32>,\n    \
+         @builtin(local_invocation_index) local: u32,\n\
+         {subgroup_builtins}}}\n\
+         {params}\n",
         ty = elem.wgsl_type(),
         identity = elem.identity(),
         wg = tile.workgroup_size,
         ept = tile.elements_per_thread,
-        spin = SPIN_LIMIT,
+        in_place = items == Items::InPlace,
         words = elem.size() / 2,
         compensated = matches!(elem, GpuElem::F16 | GpuElem::F32 | GpuElem::F64),
         max_finite = elem.max_finite(),
@@ -279,8 +310,14 @@ pub fn prelude(elem: GpuElem, tile: &TileConfig, tile_scan: TileScan) -> String 
 }
 
 /// The whole WGSL module of one pass for one element type.
-pub fn module_source(pass: Pass, elem: GpuElem, tile: &TileConfig, tile_scan: TileScan) -> String {
-    let mut src = prelude(elem, tile, tile_scan);
+pub fn module_source(
+    pass: Pass,
+    elem: GpuElem,
+    tile: &TileConfig,
+    tile_scan: TileScan,
+    items: Items,
+) -> String {
+    let mut src = prelude(elem, tile, tile_scan, items);
     src.push_str(COMMON_WGSL);
     if scans_tiles(pass) {
         src.push_str(tile_scan.source());
@@ -290,21 +327,31 @@ pub fn module_source(pass: Pass, elem: GpuElem, tile: &TileConfig, tile_scan: Ti
     src
 }
 
+/// The subgroup probe's module: the subgroup tile scan's placement, reported per invocation.
+pub fn probe_source(tile: &TileConfig) -> String {
+    let mut src = prelude(GpuElem::U32, tile, TileScan::Subgroup, Items::OutOfPlace);
+    src.push_str(COMMON_WGSL);
+    src.push_str(TileScan::Subgroup.source());
+    src.push_str(THREAD_ROWS_WGSL);
+    src.push_str(include_str!("../../shaders/subgroup_probe.wgsl"));
+    src
+}
+
 /// The bind group layout shared by every pass, and compiled pipelines.
 pub struct Kernels {
     pub layout: wgpu::BindGroupLayout,
-    pipeline_layout: wgpu::PipelineLayout,
+    pub pipeline_layout: wgpu::PipelineLayout,
     tile: TileConfig,
-    cache: Mutex<HashMap<(Pass, GpuElem, TileScan), wgpu::ComputePipeline>>,
+    cache: Mutex<HashMap<(Pass, GpuElem, TileScan, Items), wgpu::ComputePipeline>>,
 }
 
 impl Kernels {
     pub fn new(device: &wgpu::Device, tile: TileConfig) -> Kernels {
-        let storage = |binding| wgpu::BindGroupLayoutEntry {
+        let storage = |binding, read_only| wgpu::BindGroupLayoutEntry {
             binding,
             visibility: wgpu::ShaderStages::COMPUTE,
             ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Storage { read_only: false },
+                ty: wgpu::BufferBindingType::Storage { read_only },
                 has_dynamic_offset: false,
                 min_binding_size: None,
             },
@@ -325,8 +372,12 @@ impl Kernels {
                     },
                     count: None,
                 },
-                storage(1),
-                storage(2),
+                // src, dst, aux (or the chained scan's state), carry, counters
+                storage(1, true),
+                storage(2, false),
+                storage(3, false),
+                storage(4, true),
+                storage(5, false),
             ],
         });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -350,19 +401,23 @@ impl Kernels {
         pass: Pass,
         elem: GpuElem,
         tile_scan: TileScan,
+        items: Items,
     ) -> wgpu::ComputePipeline {
-        // Only passes that scan tiles differ by workgroup scan.
-        let tile_scan = if scans_tiles(pass) {
-            tile_scan
+        // Only passes that scan tiles differ by workgroup scan and by where they read items.
+        let (tile_scan, items) = if scans_tiles(pass) {
+            (tile_scan, items)
         } else {
-            TileScan::Shared
+            (TileScan::Shared, Items::InPlace)
         };
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         cache
-            .entry((pass, elem, tile_scan))
+            .entry((pass, elem, tile_scan, items))
             .or_insert_with(|| {
-                let label = format!("gpuscan {} {elem:?} {tile_scan:?}", pass.entry_point());
-                let source = module_source(pass, elem, &self.tile, tile_scan);
+                let label = format!(
+                    "gpuscan {} {elem:?} {tile_scan:?} {items:?}",
+                    pass.entry_point()
+                );
+                let source = module_source(pass, elem, &self.tile, tile_scan, items);
                 let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(&label),
                     source: wgpu::ShaderSource::Wgsl(source.into()),
@@ -398,10 +453,14 @@ mod tests {
             GpuElem::F64,
             GpuElem::F16,
         ] {
-            for pass in Pass::ALL {
-                for tile_scan in [TileScan::Shared, TileScan::Subgroup] {
-                    let src = module_source(pass, elem, &tile, tile_scan);
-                    let what = format!("{pass:?} {elem:?} {tile_scan:?}");
+            for (pass, tile_scan, items) in Pass::ALL.into_iter().flat_map(|p| {
+                [TileScan::Shared, TileScan::Subgroup]
+                    .into_iter()
+                    .flat_map(move |t| [(p, t, Items::OutOfPlace), (p, t, Items::InPlace)])
+            }) {
+                {
+                    let src = module_source(pass, elem, &tile, tile_scan, items);
+                    let what = format!("{pass:?} {elem:?} {tile_scan:?} {items:?}");
                     let module = naga::front::wgsl::parse_str(&src)
                         .unwrap_or_else(|e| panic!("{what}: {}", e.emit_to_string(&src)));
                     let mut v = naga::valid::Validator::new(
@@ -416,14 +475,30 @@ mod tests {
     }
 
     #[test]
+    fn the_subgroup_probe_validates() {
+        let src = probe_source(&TileConfig::default());
+        let module = naga::front::wgsl::parse_str(&src)
+            .unwrap_or_else(|e| panic!("{}", e.emit_to_string(&src)));
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::all(),
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{}", e.emit_to_string(&src)));
+    }
+
+    #[test]
     fn params_struct_matches_the_host_layout() {
         assert_eq!(
             std::mem::size_of::<Params>(),
             4 * PARAMS_WGSL.matches(": u32").count()
         );
-        assert!(
-            prelude(GpuElem::F16, &TileConfig::default(), TileScan::Shared)
-                .starts_with("enable f16;")
-        );
+        assert!(prelude(
+            GpuElem::F16,
+            &TileConfig::default(),
+            TileScan::Shared,
+            Items::OutOfPlace
+        )
+        .starts_with("enable f16;"));
     }
 }

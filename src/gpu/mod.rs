@@ -1,15 +1,23 @@
 //! The GPU path: device ownership, error capture, and recording planned scans.
 
 mod kernels;
+mod probe;
 mod record;
+#[cfg(test)]
+mod subgroup_model;
 mod transfer;
+mod tuning;
 
 use std::sync::Arc;
 
 pub(crate) use kernels::GpuElem;
 use kernels::Kernels;
-pub use kernels::{module_source, prelude, Params, TileScan, SPIN_LIMIT};
+pub use kernels::{module_source, prelude, Items, Params, TileScan, SPIN_LIMIT};
+use probe::Probe;
+pub use probe::ProbeReport;
 pub(crate) use transfer::{load_stored, stored_bytes};
+use tuning::Tuning;
+pub use tuning::{Counters, Faults};
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -35,10 +43,19 @@ pub(crate) struct Gpu {
     pub limits: DeviceLimits,
     pub tile: TileConfig,
     pub batch_bytes: u64,
-    /// Whether the workgroup scans may use subgroup operations.
+    /// Whether the workgroup scans may use subgroup operations, if the probe finds them sound.
     pub subgroups: bool,
+    /// The chained scan's spin limit and injected faults.
+    pub(crate) tuning: Tuning,
+    /// The checks run on this adapter so far: `Auto` avoids algorithms they found wrong.
+    pub probe: Probe,
+    /// The kernels' diagnostic counters (see `shaders/common.wgsl`).
+    counters: wgpu::Buffer,
     kernels: Kernels,
 }
+
+/// Words of the counters buffer: fallbacks, mismatches, and a sink that stays 0.
+const COUNTER_WORDS: u64 = 4;
 
 /// What a context was asked to override in the adapter's limits and features (tests use it to
 /// force chunks and the paths without subgroups).
@@ -47,6 +64,8 @@ pub(crate) struct Overrides {
     pub max_binding_bytes: Option<u64>,
     pub batch_bytes: Option<u64>,
     pub no_subgroups: bool,
+    pub spin_limit: Option<u32>,
+    pub faults: Faults,
 }
 
 impl Gpu {
@@ -77,16 +96,29 @@ impl Gpu {
             .unwrap_or(DEFAULT_BATCH_BYTES)
             .min(limits.max_buffer_bytes);
         let kernels = Kernels::new(&device, tile);
-        let subgroups =
-            device.features().contains(wgpu::Features::SUBGROUP) && !overrides.no_subgroups;
+        let has_subgroups = device.features().contains(wgpu::Features::SUBGROUP);
+        let counters = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("gpuscan counters"),
+            size: 4 * COUNTER_WORDS,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
         Ok(Gpu {
-            subgroups,
+            subgroups: has_subgroups && !overrides.no_subgroups,
             info: device.adapter_info(),
             device,
             queue,
             limits,
             tile,
             batch_bytes,
+            tuning: Tuning {
+                spin_limit: overrides.spin_limit.unwrap_or(SPIN_LIMIT),
+                faults: overrides.faults,
+            },
+            probe: Probe::default(),
+            counters,
             kernels,
         })
     }
@@ -126,16 +158,36 @@ impl Gpu {
         Ok(elem)
     }
 
-    /// The algorithm and workgroup scan for a scan of `geometry`. Blelloch keeps the tree in
-    /// workgroup memory; the other algorithms take subgroups where the adapter has them.
-    pub fn method(&self, strategy: Strategy, geometry: &Geometry) -> (Algorithm, TileScan) {
-        let algorithm = crate::strategy::select(strategy, self.info.device_type, geometry);
-        let tile_scan = if self.subgroups && algorithm != Algorithm::Blelloch {
-            TileScan::Subgroup
-        } else {
-            TileScan::Shared
-        };
-        (algorithm, tile_scan)
+    /// The algorithm and workgroup scan for a scan of `geometry` in `elem`, into another
+    /// buffer or in place. Blelloch keeps the tree in workgroup memory; the other algorithms
+    /// take subgroups where the adapter has them and the probe found them sound. Before an
+    /// algorithm's first scan of `elem` its check runs; `Auto` then avoids one that failed.
+    pub fn method(
+        &self,
+        strategy: Strategy,
+        geometry: &Geometry,
+        in_place: bool,
+        elem: GpuElem,
+    ) -> (Algorithm, TileScan) {
+        loop {
+            let excluded = self.probe.excluded();
+            let algorithm = crate::strategy::select(
+                strategy,
+                self.info.device_type,
+                geometry,
+                in_place,
+                &excluded,
+            );
+            match self.probe.verify(self, algorithm, elem) {
+                Some(tile_scan) => return (algorithm, tile_scan),
+                // A forced algorithm runs even when wrong here; selftest shows it.
+                None if strategy != Strategy::Auto || excluded.len() + 1 >= 3 => {
+                    return (algorithm, TileScan::Shared)
+                }
+                // Auto picks again, without the one just excluded.
+                None => {}
+            }
+        }
     }
 
     /// Runs `f` inside validation and out-of-memory error scopes and returns what they caught.
@@ -192,6 +244,36 @@ impl Gpu {
             )));
         }
         Ok(())
+    }
+
+    /// Reads the kernels' counters; `reset` zeroes them after.
+    pub fn read_counters(&self, reset: bool) -> Result<Counters> {
+        let size = 4 * COUNTER_WORDS;
+        let mut words = [0u32; COUNTER_WORDS as usize];
+        self.scoped(|| {
+            let staging = self.buffer(
+                "gpuscan counters readback",
+                size,
+                wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            );
+            let mut encoder = self
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("gpuscan counters"),
+                });
+            encoder.copy_buffer_to_buffer(&self.counters, 0, &staging, 0, size);
+            if reset {
+                encoder.clear_buffer(&self.counters, 0, None);
+            }
+            self.queue.submit([encoder.finish()]);
+            self.read_mapped(&staging, size, |b| {
+                words.copy_from_slice(bytemuck::cast_slice(&b[..size as usize]));
+            })
+        })?;
+        Ok(Counters {
+            fallbacks: words[0] as u64,
+            mismatches: words[1] as u64,
+        })
     }
 
     pub fn buffer(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {

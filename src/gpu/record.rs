@@ -2,19 +2,21 @@
 
 use wgpu::util::DeviceExt;
 
-use super::kernels::{GpuElem, Params, TileScan};
+use super::kernels::{GpuElem, Items, Params, TileScan};
 use super::{load_stored, stored_bytes, Gpu};
 use crate::array::Data;
 use crate::error::Result;
 use crate::options::Strategy;
 use crate::plan::{
-    plan_scan, Algorithm, BatchSpec, BufferRange, CarryCopy, CarrySource, Chunk, Dispatch,
-    Geometry, Level, Pass, ScanPlan,
+    plan_scan, Algorithm, BatchSpec, BufferRange, CarryCopy, CarrySource, Chunk, Geometry, Level,
+    Pass, ScanPlan,
 };
 
 /// The buffers a plan runs on.
 pub(crate) struct ScanBuffers<'a> {
-    pub data: &'a wgpu::Buffer,
+    /// Where level 0 reads its items; `None`: in place, from `dst`.
+    pub src: Option<&'a wgpu::Buffer>,
+    pub dst: &'a wgpu::Buffer,
     pub scratch: &'a wgpu::Buffer,
     pub carry: &'a wgpu::Buffer,
     pub pending: &'a wgpu::Buffer,
@@ -28,15 +30,22 @@ pub(crate) struct Workspace {
 }
 
 impl Workspace {
-    pub fn buffers<'a>(&'a self, data: &'a wgpu::Buffer) -> ScanBuffers<'a> {
+    pub fn buffers<'a>(
+        &'a self,
+        src: Option<&'a wgpu::Buffer>,
+        dst: &'a wgpu::Buffer,
+    ) -> ScanBuffers<'a> {
         ScanBuffers {
-            data,
+            src,
+            dst,
             scratch: &self.scratch,
             carry: &self.carry,
             pending: &self.pending,
         }
     }
 }
+
+type Binding<'a> = (&'a wgpu::Buffer, BufferRange);
 
 enum Step<'a> {
     /// A carry copy; `to_pending` sends the batch's last row to the pending buffer instead of
@@ -47,46 +56,22 @@ enum Step<'a> {
     Dispatch {
         pass: Pass,
         params: Params,
-        items: (&'a wgpu::Buffer, BufferRange),
-        aux: (&'a wgpu::Buffer, BufferRange),
+        /// Where items are read; `None`: from `output`, in place.
+        input: Option<Binding<'a>>,
+        output: Binding<'a>,
+        aux: Binding<'a>,
         grid: [u32; 2],
     },
 }
 
-fn level_params(chunk: &Chunk, level: &Level, offset: u32) -> Params {
-    Params {
-        rows: level.rows,
-        cols: chunk.cols,
-        offset,
-        aux_offset: 0,
-        tile_cols: chunk.tile_cols,
-        tiles_x: chunk.tiles_x,
-        workgroups: level.dispatch.workgroups,
-        dispatch_x: level.dispatch.grid[0],
-        span: level.span,
-        base_rows: chunk.rows,
-        first_head: chunk.first_head,
-        lane_len: chunk.lane_len.max(1),
-        zero: 0,
-    }
-}
-
-fn carry_params(chunk: &Chunk, shift: u32, dispatch: &Dispatch) -> Params {
-    Params {
-        rows: 1,
-        cols: chunk.cols,
-        offset: chunk.elem_offset,
-        aux_offset: shift,
-        tile_cols: 1,
-        tiles_x: 1,
-        workgroups: dispatch.workgroups,
-        dispatch_x: dispatch.grid[0],
-        span: 1,
-        base_rows: 1,
-        first_head: 0,
-        lane_len: 1,
-        zero: 0,
-    }
+fn whole(buffer: &wgpu::Buffer) -> Binding<'_> {
+    (
+        buffer,
+        BufferRange {
+            offset: 0,
+            size: buffer.size(),
+        },
+    )
 }
 
 fn binding(buffer: &wgpu::Buffer, range: BufferRange) -> wgpu::BindingResource<'_> {
@@ -111,56 +96,67 @@ impl Gpu {
         }
     }
 
-    /// Records `plan` on `encoder`: carries, tile scans bottom-up, offsets top-down.
-    pub fn record_plan(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        plan: &ScanPlan,
-        elem: GpuElem,
-        tile_scan: TileScan,
-        buffers: &ScanBuffers<'_>,
-    ) {
-        let mut steps = Vec::with_capacity(plan.dispatch_count() + plan.chunks.len() + 1);
+    /// The parameters of one level's dispatch; level 0 of a chunk with a carry continues it.
+    fn level_params(&self, chunk: &Chunk, level: &Level, offset: u32, carry: bool) -> Params {
+        let tuning = &self.tuning;
+        Params {
+            rows: level.rows,
+            cols: chunk.cols,
+            offset,
+            aux_offset: 0,
+            tile_cols: chunk.tile_cols,
+            tiles_x: chunk.tiles_x,
+            workgroups: level.dispatch.workgroups,
+            dispatch_x: level.dispatch.grid[0],
+            span: level.span,
+            base_rows: chunk.rows,
+            first_head: chunk.first_head,
+            lane_len: chunk.lane_len.max(1),
+            zero: 0,
+            carry: u32::from(carry),
+            carry_offset: chunk.carry_in.map_or(0, |c| c.shift),
+            spin_limit: tuning.spin_limit,
+            unpublished_mask: tuning.faults.unpublished_mask,
+            publish_late: u32::from(tuning.faults.publish_late),
+            delay_seed: tuning.faults.delay_seed,
+        }
+    }
+
+    /// The copies and dispatches of `plan`: per chunk its carry, then its passes.
+    fn steps<'a>(&self, plan: &ScanPlan, buffers: &ScanBuffers<'a>) -> Vec<Step<'a>> {
+        let mut steps = Vec::with_capacity(plan.dispatch_count() + 2 * plan.chunks.len() + 1);
         for chunk in &plan.chunks {
-            if let Some(carry) = &chunk.carry_in {
+            if let Some(copy) = chunk.carry_in {
                 steps.push(Step::Copy {
-                    copy: carry.copy,
+                    copy,
                     to_pending: false,
                 });
-                steps.push(Step::Dispatch {
-                    pass: Pass::AddCarry,
-                    params: carry_params(chunk, carry.copy.shift, &carry.dispatch),
-                    items: (buffers.data, chunk.window),
-                    aux: (
-                        buffers.carry,
-                        BufferRange {
-                            offset: 0,
-                            size: carry.copy.range.size,
-                        },
-                    ),
-                    grid: carry.dispatch.grid,
-                });
             }
-            // Level 0 works on the chunk's window, upper levels on tile totals in scratch.
-            let step = |pass: Pass, level: &Level| {
-                let (items, offset) = match level.items {
-                    None => ((buffers.data, chunk.window), chunk.elem_offset),
-                    Some(range) => ((buffers.scratch, range), 0),
-                };
-                Step::Dispatch {
-                    pass,
-                    params: level_params(chunk, level, offset),
-                    items,
-                    aux: (buffers.scratch, level.totals),
-                    grid: level.dispatch.grid,
-                }
-            };
             for p in &chunk.passes {
                 let level = &chunk.levels[p.level];
                 if p.pass == Pass::ChainedScan {
                     steps.push(Step::Clear(level.totals));
                 }
-                steps.push(step(p.pass, level));
+                // Level 0 reads the chunk's source window (or its destination, in place) and
+                // writes its destination window; upper levels scan tile totals in scratch.
+                let (input, output, offset) = match level.items {
+                    None => (
+                        buffers.src.map(|b| (b, chunk.source)),
+                        (buffers.dst, chunk.destination),
+                        chunk.elem_offset,
+                    ),
+                    Some(range) => (None, (buffers.scratch, range), 0),
+                };
+                let carry = chunk.carry_in.is_some() && level.items.is_none();
+                steps.push(Step::Dispatch {
+                    pass: p.pass,
+                    params: self.level_params(chunk, level, offset, carry),
+                    // add_offsets works on what its level wrote.
+                    input: input.filter(|_| p.pass != Pass::AddOffsets),
+                    output,
+                    aux: (buffers.scratch, level.totals),
+                    grid: level.dispatch.grid,
+                });
             }
         }
         if let Some(out) = &plan.carry_out {
@@ -169,6 +165,20 @@ impl Gpu {
                 to_pending: true,
             });
         }
+        steps
+    }
+
+    /// Records `plan` on `encoder`: per chunk its carry copy, tile scans bottom-up, offsets
+    /// top-down.
+    pub fn record_plan(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        plan: &ScanPlan,
+        elem: GpuElem,
+        tile_scan: TileScan,
+        buffers: &ScanBuffers<'_>,
+    ) {
+        let steps = self.steps(plan, buffers);
 
         // One uniform buffer holds the parameters of every dispatch.
         let stride = (std::mem::size_of::<Params>() as u64)
@@ -199,7 +209,7 @@ impl Gpu {
                 Step::Copy { copy, to_pending } => {
                     drop(pass.take());
                     let src = match copy.source {
-                        CarrySource::Data => buffers.data,
+                        CarrySource::Output => buffers.dst,
                         CarrySource::Pending => buffers.pending,
                     };
                     let dst = if to_pending {
@@ -215,37 +225,46 @@ impl Gpu {
                 }
                 Step::Dispatch {
                     pass: kind,
-                    items,
+                    input,
+                    output,
                     aux,
                     grid,
                     ..
                 } => {
+                    let items = if input.is_some() {
+                        Items::OutOfPlace
+                    } else {
+                        Items::InPlace
+                    };
+                    // In place nothing reads `src`; it takes the (read-only) carry row.
+                    let input = input.unwrap_or_else(|| whole(buffers.carry));
+                    let params = BufferRange {
+                        offset: slot * stride,
+                        size: std::mem::size_of::<Params>() as u64,
+                    };
+                    let resources = [
+                        (0, (&uniforms, params)),
+                        (1, input),
+                        (2, output),
+                        (3, aux),
+                        (4, whole(buffers.carry)),
+                        (5, whole(&self.counters)),
+                    ];
+                    let entries =
+                        resources.map(|(binding_index, (buffer, range))| wgpu::BindGroupEntry {
+                            binding: binding_index,
+                            resource: binding(buffer, range),
+                        });
+                    let label = format!("gpuscan {} bind group", kind.entry_point());
                     let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                        label: Some("gpuscan scan bind group"),
+                        label: Some(&label),
                         layout: &self.kernels.layout,
-                        entries: &[
-                            wgpu::BindGroupEntry {
-                                binding: 0,
-                                resource: binding(
-                                    &uniforms,
-                                    BufferRange {
-                                        offset: slot * stride,
-                                        size: std::mem::size_of::<Params>() as u64,
-                                    },
-                                ),
-                            },
-                            wgpu::BindGroupEntry {
-                                binding: 1,
-                                resource: binding(items.0, items.1),
-                            },
-                            wgpu::BindGroupEntry {
-                                binding: 2,
-                                resource: binding(aux.0, aux.1),
-                            },
-                        ],
+                        entries: &entries,
                     });
                     slot += 1;
-                    let pipeline = self.kernels.pipeline(&self.device, kind, elem, tile_scan);
+                    let pipeline =
+                        self.kernels
+                            .pipeline(&self.device, kind, elem, tile_scan, items);
                     let p = pass.get_or_insert_with(|| {
                         encoder
                             .begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -262,12 +281,14 @@ impl Gpu {
         }
     }
 
-    /// Plans an in-place scan of a whole buffer holding `geometry`.
+    /// Plans the scan of a whole buffer holding `geometry` into another, or into itself when
+    /// `in_place`.
     pub fn plan_resident(
         &self,
         geometry: &Geometry,
         elem: GpuElem,
         algorithm: Algorithm,
+        in_place: bool,
     ) -> Result<ScanPlan> {
         plan_scan(
             geometry,
@@ -277,6 +298,7 @@ impl Gpu {
                 elem_size: elem.size(),
                 pending: None,
                 carry_out: false,
+                in_place,
             },
             &self.tile,
             &self.limits,
@@ -284,8 +306,9 @@ impl Gpu {
         )
     }
 
-    /// Scans host data (already in its accumulation dtype) in place on the GPU: upload, scan and
-    /// download, in batches of whole rows when the array is larger than one batch.
+    /// Scans host data (already in its accumulation dtype) on the GPU, writing the result back
+    /// into `data`: upload into an input buffer, scan into an output buffer, download, in
+    /// batches of whole rows when the array is larger than one batch.
     pub fn scan_host(
         &self,
         data: &mut Data,
@@ -296,7 +319,22 @@ impl Gpu {
             return Ok(());
         }
         let elem = self.supports(data.dtype())?;
-        let (algorithm, tile_scan) = self.method(strategy, geometry);
+        let (algorithm, tile_scan) = self.method(strategy, geometry, false, elem);
+        self.scan_host_with(data, geometry, algorithm, tile_scan)
+    }
+
+    /// [`Gpu::scan_host`] with the algorithm and workgroup scan chosen.
+    pub fn scan_host_with(
+        &self,
+        data: &mut Data,
+        geometry: &Geometry,
+        algorithm: Algorithm,
+        tile_scan: TileScan,
+    ) -> Result<()> {
+        if geometry.is_empty() {
+            return Ok(());
+        }
+        let elem = self.supports(data.dtype())?;
         let s = elem.size();
         let row_bytes = geometry.cols * s;
         self.check_buffer_size(row_bytes, "one row of the scan")?;
@@ -313,6 +351,7 @@ impl Gpu {
                 elem_size: s,
                 pending,
                 carry_out: b + 1 < batches,
+                in_place: false,
             };
             let plan = plan_scan(geometry, &spec, &self.tile, &self.limits, algorithm)?;
             pending = plan.carry_out.map(|c| c.shift);
@@ -320,12 +359,15 @@ impl Gpu {
         }
         let batch_bytes = (rows_per_batch * row_bytes).next_multiple_of(4);
         self.scoped(|| {
-            let data_buffer = self.buffer(
-                "gpuscan data",
+            let input = self.buffer(
+                "gpuscan input",
                 batch_bytes,
-                wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_DST
-                    | wgpu::BufferUsages::COPY_SRC,
+                wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            );
+            let output = self.buffer(
+                "gpuscan output",
+                batch_bytes,
+                wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             );
             let readback = self.buffer(
                 "gpuscan readback",
@@ -337,7 +379,7 @@ impl Gpu {
                 let start = (spec.first_row * geometry.cols) as usize;
                 let end = start + (spec.rows * geometry.cols) as usize;
                 let bytes = stored_bytes(data, start, end);
-                self.queue.write_buffer(&data_buffer, 0, &bytes);
+                self.queue.write_buffer(&input, 0, &bytes);
                 let mut encoder =
                     self.device
                         .create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -348,11 +390,11 @@ impl Gpu {
                     plan,
                     elem,
                     tile_scan,
-                    &workspace.buffers(&data_buffer),
+                    &workspace.buffers(Some(&input), &output),
                 );
                 let size = bytes.len() as u64;
                 drop(bytes);
-                encoder.copy_buffer_to_buffer(&data_buffer, 0, &readback, 0, size);
+                encoder.copy_buffer_to_buffer(&output, 0, &readback, 0, size);
                 self.queue.submit([encoder.finish()]);
                 self.read_mapped(&readback, size, |b| load_stored(data, start, end, b))?;
             }

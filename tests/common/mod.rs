@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 
 use gpuscan::plan::Geometry;
-use gpuscan::{Array, Context, ContextOptions, DType, Data};
+use gpuscan::{Array, Context, ContextOptions, DType, Data, Element};
+use half::f16;
 
 const INSTALL_HINT: &str = "no Vulkan adapter: install one with \
     `apt-get install -y mesa-vulkan-drivers libvulkan1` (Mesa's lavapipe), \
@@ -176,4 +177,45 @@ pub fn round_to(x: f64, d: DType) -> f64 {
         DType::Float32 => x as f32 as f64,
         _ => x,
     }
+}
+
+/// Deterministic pseudo-random values of every dtype: full-range ints (so sums wrap), floats
+/// in [-100, 100).
+pub fn values(dtype: DType, n: usize, seed: u64) -> Array {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let unit = |r: u64| (r >> 11) as f64 / (1u64 << 53) as f64;
+    fn arr<T: Element>(v: Vec<T>) -> Array {
+        Array::from_vec(v)
+    }
+    match dtype {
+        DType::Bool => arr((0..n).map(|_| next() % 3 == 0).collect()),
+        DType::Int8 => arr((0..n).map(|_| next() as i8).collect()),
+        DType::Int16 => arr((0..n).map(|_| next() as i16).collect()),
+        DType::Int32 => arr((0..n).map(|_| next() as i32).collect()),
+        DType::Int64 => arr((0..n).map(|_| next() as i64).collect()),
+        DType::UInt8 => arr((0..n).map(|_| next() as u8).collect()),
+        DType::UInt16 => arr((0..n).map(|_| next() as u16).collect()),
+        DType::UInt32 => arr((0..n).map(|_| next() as u32).collect()),
+        DType::UInt64 => arr((0..n).map(|_| next()).collect()),
+        DType::Float16 => arr((0..n)
+            .map(|_| f16::from_f64(unit(next()) * 200.0 - 100.0))
+            .collect()),
+        DType::Float32 => arr((0..n)
+            .map(|_| (unit(next()) * 200.0 - 100.0) as f32)
+            .collect()),
+        DType::Float64 => arr((0..n).map(|_| unit(next()) * 200.0 - 100.0).collect()),
+        _ => unreachable!(),
+    }
+}
+
+pub fn shaped(dtype: DType, shape: &[usize], seed: u64) -> Array {
+    values(dtype, shape.iter().product(), seed)
+        .into_shape(shape)
+        .unwrap()
 }
