@@ -11,7 +11,7 @@ use crate::cpu;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::gpu::{
-    load_stored, stored_bytes, Counters, Faults, Gpu, GpuElem, Overrides, ProbeReport,
+    load_stored, stored_bytes, Counters, Faults, Gpu, GpuElem, Overrides, ProbeReport, Tuning,
 };
 use crate::options::{Cumsum, Device, Order, Strategy};
 use crate::plan::{Geometry, TileConfig};
@@ -230,6 +230,34 @@ impl Context {
     /// the GPU work submitted so far.
     pub fn take_counters(&self) -> Result<Counters> {
         self.gpu()?.read_counters(true)
+    }
+
+    /// The chained scan's spin limit (see [`ContextOptions::spin_limit`]); `None` without a
+    /// GPU.
+    pub fn spin_limit(&self) -> Option<u32> {
+        self.gpu.as_ref().map(|g| g.tuning().spin_limit)
+    }
+
+    /// Sets the chained scan's spin limit for scans recorded from now on. Results are the
+    /// same bits for every limit.
+    pub fn set_spin_limit(&self, polls: u32) -> Result<()> {
+        let gpu = self.gpu()?;
+        gpu.set_tuning(Tuning {
+            spin_limit: polls,
+            ..gpu.tuning()
+        });
+        Ok(())
+    }
+
+    /// Sets the faults the chained scan injects, for scans recorded from now on (see
+    /// [`ContextOptions::faults`]).
+    pub fn set_faults(&self, faults: Faults) -> Result<()> {
+        let gpu = self.gpu()?;
+        gpu.set_tuning(Tuning {
+            faults,
+            ..gpu.tuning()
+        });
+        Ok(())
     }
 
     /// True when a GPU adapter is in use.

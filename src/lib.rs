@@ -42,6 +42,7 @@ mod options;
 pub mod plan;
 mod resident;
 pub mod strategy;
+pub mod tolerance;
 
 pub use array::{Array, ArrayView, ArrayViewMut, Data, DataMut, DataRef};
 pub use auto::AutoPolicy;

@@ -47,7 +47,7 @@ pub fn select(
     in_place: bool,
     excluded: &[Algorithm],
 ) -> Algorithm {
-    let usable = |a: &Algorithm| !excluded.contains(a) && !(in_place && *a == Algorithm::Chained);
+    let unusable = |a: &Algorithm| excluded.contains(a) || (in_place && *a == Algorithm::Chained);
     let chosen = match strategy {
         Strategy::Blelloch => Algorithm::Blelloch,
         Strategy::ReduceThenScan => Algorithm::ReduceThenScan,
@@ -61,7 +61,7 @@ pub fn select(
             };
             std::iter::once(table)
                 .chain(PREFERENCE)
-                .find(usable)
+                .find(|a| !unusable(a))
                 .unwrap_or(table)
         }
     };

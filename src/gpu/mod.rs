@@ -16,7 +16,7 @@ pub use kernels::{module_source, prelude, Items, Params, TileScan, SPIN_LIMIT};
 use probe::Probe;
 pub use probe::ProbeReport;
 pub(crate) use transfer::{load_stored, stored_bytes};
-use tuning::Tuning;
+pub(crate) use tuning::Tuning;
 pub use tuning::{Counters, Faults};
 
 use crate::dtype::DType;
@@ -46,7 +46,7 @@ pub(crate) struct Gpu {
     /// Whether the workgroup scans may use subgroup operations, if the probe finds them sound.
     pub subgroups: bool,
     /// The chained scan's spin limit and injected faults.
-    pub(crate) tuning: Tuning,
+    tuning: std::sync::RwLock<Tuning>,
     /// The checks run on this adapter so far: `Auto` avoids algorithms they found wrong.
     pub probe: Probe,
     /// The kernels' diagnostic counters (see `shaders/common.wgsl`).
@@ -113,10 +113,10 @@ impl Gpu {
             limits,
             tile,
             batch_bytes,
-            tuning: Tuning {
+            tuning: std::sync::RwLock::new(Tuning {
                 spin_limit: overrides.spin_limit.unwrap_or(SPIN_LIMIT),
                 faults: overrides.faults,
-            },
+            }),
             probe: Probe::default(),
             counters,
             kernels,
@@ -244,6 +244,16 @@ impl Gpu {
             )));
         }
         Ok(())
+    }
+
+    /// The chained scan's settings for scans recorded from now on.
+    pub(crate) fn tuning(&self) -> Tuning {
+        *self.tuning.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Replaces the chained scan's settings.
+    pub(crate) fn set_tuning(&self, tuning: Tuning) {
+        *self.tuning.write().unwrap_or_else(|e| e.into_inner()) = tuning;
     }
 
     /// Reads the kernels' counters; `reset` zeroes them after.

@@ -98,7 +98,7 @@ impl Gpu {
 
     /// The parameters of one level's dispatch; level 0 of a chunk with a carry continues it.
     fn level_params(&self, chunk: &Chunk, level: &Level, offset: u32, carry: bool) -> Params {
-        let tuning = &self.tuning;
+        let tuning = self.tuning();
         Params {
             rows: level.rows,
             cols: chunk.cols,

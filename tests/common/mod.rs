@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: the GPU context, and the float64 reference with
 //! the tolerance of NUMPY_SEMANTICS.md section 7.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use gpuscan::plan::Geometry;
 use gpuscan::{Array, Context, ContextOptions, DType, Data, Element};
@@ -82,49 +82,9 @@ pub fn canonical_bits(a: &Array) -> Vec<u64> {
         .collect()
 }
 
-/// Machine epsilon of a float dtype.
-pub fn eps(d: DType) -> f64 {
-    match d {
-        DType::Float16 => 2f64.powi(-10),
-        DType::Float32 => f32::EPSILON as f64,
-        DType::Float64 => f64::EPSILON,
-        _ => 0.0,
-    }
-}
+pub use gpuscan::tolerance::round_to;
 
-/// The prefix sums of `x` along `geometry`'s lanes, compensated (Neumaier) so they are far
-/// more accurate than any float64 cumsum, and the prefix sums of |x|.
-pub fn reference(x: &[f64], g: &Geometry) -> (Vec<f64>, Vec<f64>) {
-    let (rows, cols, lane) = (g.rows as usize, g.cols as usize, g.lane_len as usize);
-    let mut sum = vec![0.0; x.len()];
-    let mut abs = vec![0.0; x.len()];
-    for start in (0..rows).step_by(lane.max(1)) {
-        for c in 0..cols {
-            let (mut s, mut comp, mut a) = (0.0f64, 0.0f64, 0.0f64);
-            for r in start..start + lane {
-                let v = x[r * cols + c];
-                let t = s + v;
-                if s.abs() >= v.abs() {
-                    comp += (s - t) + v;
-                } else {
-                    comp += (v - t) + s;
-                }
-                s = t;
-                a += v.abs();
-                // Past an infinity the compensation is meaningless (inf - inf).
-                sum[r * cols + c] = if s.is_finite() { s + comp } else { s };
-                abs[r * cols + c] = a;
-            }
-        }
-    }
-    (sum, abs)
-}
-
-/// Checks a float result against the reference: per element within
-/// `eps * (16 + sqrt(lane_len)) * cumsum(|x|)` of the reference rounded to the output dtype;
-/// non-finite values must match exactly. Elements where a finite partial sum could overflow
-/// (`cumsum(|x|)`, widened by the tolerance, reaching the dtype's largest value) depend on the
-/// summation order (section 5) and are skipped.
+/// [`gpuscan::tolerance::check_close`], failing the test with `what`.
 pub fn assert_close_to_reference(
     result: &Array,
     input_in_acc: &[f64],
@@ -132,50 +92,8 @@ pub fn assert_close_to_reference(
     acc: DType,
     what: &str,
 ) {
-    let out = result.dtype();
-    let e = eps(acc).max(eps(out));
-    let rtol = e * (16.0 + (g.lane_len as f64).sqrt());
-    let (reference, abs) = reference(input_in_acc, g);
-    let got = to_f64(result);
-    let largest = max_finite(acc).min(max_finite(out));
-    for i in 0..got.len() {
-        // Within the tolerance, rounding may carry a sum just below the largest value past it.
-        if abs[i].is_finite() && abs[i] * (1.0 + rtol) >= largest {
-            continue;
-        }
-        let want = round_to(reference[i], out);
-        if !want.is_finite() || !got[i].is_finite() {
-            assert!(
-                want.to_bits() == got[i].to_bits() || (want.is_nan() && got[i].is_nan()),
-                "{what}: element {i}: got {} want {want}",
-                got[i]
-            );
-            continue;
-        }
-        let tol = rtol * abs[i];
-        assert!(
-            (got[i] - want).abs() <= tol,
-            "{what}: element {i}: got {} want {want} (tolerance {tol})",
-            got[i]
-        );
-    }
-}
-
-/// The largest finite value of a float dtype.
-pub fn max_finite(d: DType) -> f64 {
-    match d {
-        DType::Float16 => 65504.0,
-        DType::Float32 => f32::MAX as f64,
-        _ => f64::MAX,
-    }
-}
-
-/// Rounds an f64 to the precision of a float dtype.
-pub fn round_to(x: f64, d: DType) -> f64 {
-    match d {
-        DType::Float16 => half::f16::from_f64(x).to_f64(),
-        DType::Float32 => x as f32 as f64,
-        _ => x,
+    if let Err(e) = gpuscan::tolerance::check_close(result, input_in_acc, g, acc) {
+        panic!("{what}: {e}");
     }
 }
 

@@ -2,7 +2,7 @@
 //! plain GPU buffer copy of the same bytes (the bandwidth ceiling), in one run, over 1-D sizes
 //! and the axes of a 2-D array; every result checked against a float64 (or exact) reference.
 
-mod cases;
+pub(crate) mod cases;
 mod clock;
 mod plot;
 mod report;

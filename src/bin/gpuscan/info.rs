@@ -170,6 +170,21 @@ fn report_json(ctx: &Context) -> Value {
             AutoPolicySource::Calibration(path) => Some(path.display().to_string()),
             _ => None,
         },
+        "probe": ctx.probe_report().map(|p| probe_json(&p)),
+    })
+}
+
+/// The adapter probe as JSON: what the kernels use, and what was left out and why.
+pub(crate) fn probe_json(p: &gpuscan::ProbeReport) -> Value {
+    json!({
+        "subgroup_tile_scans": p.subgroups,
+        "subgroup_size": p.subgroup_size,
+        "subgroups_in_local_order": p.local_order,
+        "subgroups_off": p.subgroups_off,
+        "excluded": p.excluded.iter().map(|(a, why)| json!({
+            "algorithm": a.name(),
+            "reason": why,
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -221,6 +236,9 @@ fn report_text(ctx: &Context) -> String {
     }
     let dtypes: Vec<&str> = ctx.gpu_dtypes().iter().map(|d| d.name()).collect();
     row(&mut out, "", "GPU accumulation dtypes", dtypes.join(" "));
+    if let Some(probe) = ctx.probe_report() {
+        row(&mut out, "", "probe", probe.to_string());
+    }
     row(
         &mut out,
         "",

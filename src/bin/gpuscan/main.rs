@@ -5,6 +5,7 @@ mod bench;
 mod calibrate;
 mod cumsum_cmd;
 mod info;
+mod selftest;
 mod values;
 
 use std::process::ExitCode;
@@ -32,6 +33,8 @@ enum Command {
     Bench(bench::Args),
     /// Measures where Device::Auto should switch to the GPU on this machine; --save keeps it.
     Calibrate(calibrate::Args),
+    /// Checks every GPU strategy on this adapter against the CPU: run it on a new GPU.
+    Selftest(selftest::Args),
 }
 
 /// A failure the user can act on: printed as one line on stderr, exit code 2.
@@ -101,6 +104,7 @@ fn main() -> ExitCode {
         Command::Info(args) => info::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Calibrate(args) => calibrate::run(args),
+        Command::Selftest(args) => selftest::run(args),
     };
     if let Some(dir) = runtime_dir {
         // Empty unless a driver put something there; then leave it.
