@@ -8,8 +8,9 @@ Usage (from anywhere; the script finds the repository):
     python3 benches/gpu_table.py --quick           # smaller cases, for software adapters
 
 It builds the CLI (`cargo build --release --locked --bin gpuscan`, unless --bin names a
-binary), then runs `gpuscan bench --json --paths gpu-resident,copy` on a fixed set of cases for
-every GPU scan strategy:
+binary), runs `gpuscan selftest` (`--quick` with --quick) and reports no speed for a strategy
+that fails it, then runs `gpuscan bench --json --paths gpu-resident,copy` on a fixed set of
+cases for every GPU scan strategy that passed:
 
     float32, int32 and int64, 1-D, 2^20, 2^24 and 2^28 elements (capped at 2^--max-log2)
     float32 (16384, 16384) along axis 0 and along axis 1
@@ -44,6 +45,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ITEMSIZE = {"bool": 1, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "float16": 2,
             "int32": 4, "uint32": 4, "float32": 4, "int64": 8, "uint64": 8, "float64": 8}
 TORCH_REPEATS = 10
+STRATEGY_NAMES = ["blelloch", "reduce-then-scan", "chained"]
 
 
 def parse_args():
@@ -112,10 +114,49 @@ def build():
     return os.path.join(REPO, "target", "release", "gpuscan")
 
 
+def run_selftest(binary, args):
+    """Runs `gpuscan selftest --json` on the strategies asked for; returns the strategy list
+    for the bench (those that passed) and the selftest's rows."""
+    wanted = [s.strip() for s in args.strategies.split(",")]
+    names = STRATEGY_NAMES if "all" in wanted else [s for s in wanted if s != "auto"]
+    names = names or STRATEGY_NAMES
+    cmd = [binary, "selftest", "--json", "--strategy", ",".join(names)]
+    if args.quick:
+        cmd.append("--quick")
+    print("running: " + " ".join(cmd), file=sys.stderr)
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True)
+    except OSError as e:
+        sys.exit("cannot run %s: %s" % (binary, e))
+    records = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    rows = [r for r in records if "strategy" in r]
+    if not rows:
+        sys.exit("gpuscan selftest ran no check (exit %d)" % proc.returncode)
+    failed = {r["strategy"] for r in rows if not r["pass"]}
+    passed = [n for n in names if n not in failed]
+    # Auto resolves to one of the tested strategies; keep it only if all of them passed.
+    if "auto" in wanted and not failed:
+        passed.append("auto")
+    return passed, rows
+
+
+def selftest_lines(rows):
+    """What the selftest found, in a few lines."""
+    bad = [r for r in rows if not r["pass"]]
+    lines = ["selftest: %d of %d rows passed" % (len(rows) - len(bad), len(rows))]
+    for r in bad:
+        lines.append("selftest FAILED: %s %s %s: %s; no speed is reported for %s"
+                     % (r["strategy"], r["dtype"], r["case"], r.get("failure"), r["strategy"]))
+    mismatches = sum(r.get("mismatches") or 0 for r in rows)
+    fallbacks = sum(r.get("fallbacks") or 0 for r in rows)
+    lines.append("chained scan: %d fallbacks, %d mismatched publications" % (fallbacks, mismatches))
+    return lines
+
+
 def run_bench(binary, args, sizes, shape, axes):
     """The JSON records of one `gpuscan bench` run; its progress goes to our stderr."""
     cmd = [binary, "bench", "--json", "--paths", "gpu-resident,copy",
-           "--strategy", args.strategies,
+           "--strategy", ",".join(args.passed),
            "--sizes", ",".join(map(str, sizes)) if sizes else "none",
            "--dtype", "float32,int32,int64" if sizes else "float32",
            "--shape", "%dx%d" % shape if shape else "none"]
@@ -363,6 +404,11 @@ def adapter_line(a):
 def main():
     args = parse_args()
     binary = args.bin or build()
+    args.passed, selftest_rows = run_selftest(binary, args)
+    if not args.passed:
+        for line in selftest_lines(selftest_rows):
+            print(line)
+        sys.exit("every strategy failed gpuscan selftest: no speed to report")
     records = []
     for sizes, shape, axes in plan(args):
         records += run_bench(binary, args, sizes, shape, axes)
@@ -391,6 +437,8 @@ def main():
     print()
     print_table(rows, args.markdown)
     print()
+    for line in selftest_lines(selftest_rows):
+        print(("- " if args.markdown else "") + line)
     for note in notes:
         print(("- " if args.markdown else "") + note)
     print("Targets, best strategy per case:")

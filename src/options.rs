@@ -38,7 +38,7 @@ pub enum Order {
     /// The fastest order: on the CPU, lanes of 2^15 elements or more are summed in blocks of
     /// 2^14 in parallel, each block from the running total of the blocks before it (the same
     /// result whatever the thread count); on the GPU, tiles summed as trees. Within
-    /// NUMPY_SEMANTICS.md section 7's tolerance, and usually more accurate than numpy.
+    /// docs/NUMPY_SEMANTICS.md section 7's tolerance, and usually more accurate than numpy.
     #[default]
     Fast,
     /// numpy's order: strictly sequential down each lane, bit for bit numpy's floats. CPU only.

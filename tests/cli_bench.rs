@@ -284,6 +284,22 @@ fn bad_options_exit_2_with_one_line() {
 }
 
 #[test]
+fn selftest_checks_its_options_and_needs_an_adapter() {
+    for (args, needle) in [
+        (&["--strategy", "auto"][..], "by name"),
+        (&["--strategy", "fastest"][..], "reduce-then-scan"),
+        (&["--bogus"][..], "--bogus"),
+    ] {
+        let mut full = vec!["selftest"];
+        full.extend_from_slice(args);
+        let line = one_line_error(&gpuscan(&full, &[]));
+        assert!(line.contains(needle), "{args:?}: {line}");
+    }
+    let line = one_line_error(&gpuscan(&["selftest", "--quick"], &[NO_ADAPTER]));
+    assert!(line.contains("no GPU adapter"), "{line}");
+}
+
+#[test]
 fn without_an_adapter_only_the_cpu_rows_run() {
     let o = gpuscan(
         &["bench", "--json", "--sizes", "1024", "--shape", "none"],
@@ -330,6 +346,13 @@ fn info_names_the_adapter() {
             "{json}"
         );
         assert!(json["features"]["timestamp_query"].is_boolean(), "{json}");
+        // The probe ran: lavapipe's subgroups are sound, and every algorithm passed.
+        assert!(text.contains("probe "), "{text}");
+        assert_eq!(json["probe"]["excluded"], serde_json::json!([]), "{json}");
+        if name.contains("llvmpipe") {
+            assert_eq!(json["probe"]["subgroup_tile_scans"], true, "{json}");
+            assert_eq!(json["probe"]["subgroup_size"], 8, "{json}");
+        }
     } else {
         assert!(text.starts_with("no GPU adapter: "), "{text}");
     }

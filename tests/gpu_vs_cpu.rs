@@ -4,10 +4,9 @@
 
 mod common;
 
-use common::{
-    assert_close_to_reference, bits, gpu_context, gpu_context_with, shaped, to_f64, values,
-};
+use common::{assert_close_to_reference, bits, gpu_context_with, shaped, to_f64, values};
 use gpuscan::plan::{Geometry, TileConfig};
+use gpuscan::shaders::SPIN_LIMIT;
 use gpuscan::{
     Array, Context, ContextOptions, Cumsum, DType, Device, Order, Strategy as ScanStrategy,
 };
@@ -82,20 +81,25 @@ proptest! {
 
     #[test]
     fn gpu_matches_cpu_for_random_shapes_axes_and_dtypes(case in arb_case()) {
-        // Every strategy, with subgroup workgroup scans or without (drawn per case).
+        // Every strategy, with subgroup workgroup scans or without, and the chained scan
+        // under spin limits 0, 1 and the default (both drawn per case).
         let subgroups = (case.4 >> 8) % 2 == 0;
-        let Some(ctx) = (if subgroups { shared_ctx() } else { shared_ctx_without_subgroups() })
-        else { return Ok(()); };
+        let spin = SPIN_LIMITS[((case.4 >> 9) % 3) as usize];
+        let Some(ctx) = shared_ctx_with(subgroups, spin) else { return Ok(()); };
         let (shape, axis, dtype, acc, seed) = case;
         let a = shaped(dtype, &shape, seed);
         let order = [Order::Fast, Order::Exact, Order::Wide][(seed % 3) as usize];
         let mut opts = Cumsum::new().order(order);
         opts.axis = axis;
         opts.dtype = acc;
-        let what = format!("{dtype} {shape:?} axis {axis:?} dtype {acc:?} {order:?} subgroups {subgroups}");
+        let what = format!("{dtype} {shape:?} axis {axis:?} dtype {acc:?} {order:?} subgroups {subgroups} spin {spin}");
         check_all(ctx, &a, opts, &what);
     }
 }
+
+/// The chained scan's spin limits the tests run: every look-back step a fallback, one poll,
+/// and the default.
+const SPIN_LIMITS: [u32; 3] = [0, 1, SPIN_LIMIT];
 
 /// 1000 cases from a fixed seed, so CI is repeatable; `PROPTEST_CASES=100000
 /// PROPTEST_RNG_SEED=$RANDOM` makes a soak run.
@@ -117,24 +121,40 @@ fn config() -> ProptestConfig {
     }
 }
 
-fn shared_ctx() -> Option<&'static Context> {
-    static CTX: std::sync::OnceLock<Option<Context>> = std::sync::OnceLock::new();
-    CTX.get_or_init(gpu_context).as_ref()
-}
-
-/// A context whose kernels use workgroup memory only, as on adapters without subgroups.
-fn shared_ctx_without_subgroups() -> Option<&'static Context> {
-    static CTX: std::sync::OnceLock<Option<Context>> = std::sync::OnceLock::new();
-    CTX.get_or_init(|| gpu_context_with(ContextOptions::default().subgroups(false)))
+/// A context per (subgroups allowed, spin limit), shared by the tests of this binary.
+fn shared_ctx_with(subgroups: bool, spin: u32) -> Option<&'static Context> {
+    type Slot = std::sync::OnceLock<Option<Context>>;
+    static CTX: [Slot; 6] = [const { Slot::new() }; 6];
+    let k = SPIN_LIMITS
+        .iter()
+        .position(|&s| s == spin)
+        .expect("a tested spin limit");
+    CTX[k * 2 + usize::from(subgroups)]
+        .get_or_init(|| {
+            gpu_context_with(
+                ContextOptions::default()
+                    .subgroups(subgroups)
+                    .spin_limit(spin),
+            )
+        })
         .as_ref()
 }
 
-/// Both contexts, with and without subgroups.
+fn shared_ctx() -> Option<&'static Context> {
+    shared_ctx_with(true, SPIN_LIMIT)
+}
+
+/// Contexts with and without subgroups, at the default spin limit and at 1.
 fn both_contexts() -> Vec<&'static Context> {
-    [shared_ctx(), shared_ctx_without_subgroups()]
-        .into_iter()
-        .flatten()
-        .collect()
+    [
+        shared_ctx_with(true, SPIN_LIMIT),
+        shared_ctx_with(false, SPIN_LIMIT),
+        shared_ctx_with(true, 1),
+        shared_ctx_with(false, 1),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 #[test]
@@ -189,11 +209,17 @@ fn lengths_at_small_tile_level_boundaries() {
         elements_per_thread: 2,
     };
     for subgroups in [true, false] {
-        let options = ContextOptions::default().tile(tile).subgroups(subgroups);
-        let Some(ctx) = gpu_context_with(options) else {
-            return;
-        };
-        small_tile_lengths(&ctx, tile);
+        for spin in SPIN_LIMITS {
+            let options = ContextOptions::default()
+                .tile(tile)
+                .subgroups(subgroups)
+                .spin_limit(spin);
+            let Some(ctx) = gpu_context_with(options) else {
+                return;
+            };
+            small_tile_lengths(&ctx, tile);
+            assert_eq!(ctx.take_counters().unwrap().mismatches, 0);
+        }
     }
 }
 
@@ -458,6 +484,53 @@ fn chained_scan_over_many_small_tiles() {
                 Cumsum::new().axis(0),
                 &format!("{dtype} columns, subgroups {subgroups}"),
             );
+        }
+    }
+}
+
+/// Resident scans read their source only: out of place it stays as uploaded, with every
+/// strategy; in place (destination = source) every strategy gives the same result, the chained
+/// scan running as reduce-then-scan.
+#[test]
+fn resident_scans_read_the_source_only_and_run_in_place() {
+    let t = TileConfig::default().tile_len() as usize;
+    let inputs = [
+        (values(DType::Int64, 9 * t + 5, 61), None),
+        (shaped(DType::Int64, &[300, 37], 62), Some(0)),
+        (shaped(DType::Float32, &[5, 3 * t + 1], 63), Some(1)),
+    ];
+    for strategy in STRATEGIES {
+        let Some(ctx) = gpu_context_with(ContextOptions::default().strategy(strategy)) else {
+            return;
+        };
+        for (a, axis) in &inputs {
+            let what = format!("{strategy} {} {:?} axis {axis:?}", a.dtype(), a.shape());
+            let mut opts = Cumsum::new().device(Device::Cpu);
+            opts.axis = *axis;
+            let want = ctx.cumsum(a, &opts).unwrap();
+            let src = ctx.upload(a).unwrap();
+            let dst = ctx.cumsum_gpu(&src, *axis).unwrap();
+            let got = ctx.download(&dst).unwrap();
+            let uploaded = ctx.download(&src).unwrap();
+            assert_eq!(
+                bits(&uploaded),
+                bits(&a.astype(src.dtype())),
+                "{what}: source changed"
+            );
+            let check_result = |got: &Array, how: &str| {
+                if got.dtype().is_float() {
+                    let (g, _) = Geometry::resolve(a.shape(), *axis).unwrap();
+                    assert_close_to_reference(got, &to_f64(a), &g, got.dtype(), &what);
+                } else {
+                    assert_eq!(bits(got), bits(&want), "{what} {how}");
+                }
+            };
+            check_result(&got, "out of place");
+            let device = ctx.device().unwrap();
+            let mut encoder = device.create_command_encoder(&Default::default());
+            ctx.record_cumsum(&mut encoder, &src, &src, *axis).unwrap();
+            ctx.queue().unwrap().submit([encoder.finish()]);
+            check_result(&ctx.download(&src).unwrap(), "in place");
         }
     }
 }

@@ -1,6 +1,6 @@
 mod common;
 
-// numpy.cumsum's semantics, NUMPY_SEMANTICS.md sections 1-5, as tables of cases. Every case
+// numpy.cumsum's semantics, docs/NUMPY_SEMANTICS.md sections 1-5, as tables of cases. Every case
 // runs on `Device::Cpu` (bit for bit numpy's numbers) and on `Device::Gpu`: exact where every
 // partial sum is exactly representable (ints, bools, integer-valued floats, NaN/inf patterns,
 // signed zeros, subnormal multiples); where numpy's numbers come from sequential rounding

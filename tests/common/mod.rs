@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests: the GPU context, and the float64 reference with
-//! the tolerance of NUMPY_SEMANTICS.md section 7.
+//! the tolerance of docs/NUMPY_SEMANTICS.md section 7.
 #![allow(dead_code, unused_imports)]
 
 use gpuscan::plan::Geometry;

@@ -72,6 +72,10 @@ pub struct Args {
     /// Write a throughput-versus-size chart of the 1-D cases as SVG.
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
+    /// The chained scan's polls of a predecessor before reducing its tile itself (0: every
+    /// look-back step falls back, quadratic in the tiles of a lane).
+    #[arg(long, value_name = "N")]
+    spin_limit: Option<u32>,
 }
 
 /// What one row measures.
@@ -334,6 +338,9 @@ impl Row {
 /// Returns how many measurements were taken.
 fn bench(args: &Args, plan: &Plan, plot_file: Option<std::fs::File>) -> Result<usize, CliError> {
     let ctx = Context::new()?;
+    if let (Some(polls), true) = (args.spin_limit, ctx.has_gpu()) {
+        ctx.set_spin_limit(polls)?;
+    }
     let gpu_dtypes = ctx.gpu_dtypes();
     if plan.gpu {
         if let Some(reason) = ctx.gpu_unavailable_reason() {

@@ -39,6 +39,10 @@ pub struct Args {
     /// GPU scan algorithm: auto (the selection table), blelloch, reduce-then-scan or chained.
     #[arg(long, default_value = "auto")]
     strategy: String,
+    /// The chained scan's polls of a predecessor before reducing its tile itself (0: every
+    /// look-back step falls back); the result is the same bits for every value.
+    #[arg(long, value_name = "N")]
+    spin_limit: Option<u32>,
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
@@ -56,6 +60,9 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Device::Cpu => Context::cpu_only(),
         _ => Context::new()?,
     };
+    if let (Some(polls), true) = (args.spin_limit, ctx.has_gpu()) {
+        ctx.set_spin_limit(polls)?;
+    }
     if device == Device::Gpu && !ctx.has_gpu() {
         let reason = ctx.gpu_unavailable_reason().unwrap_or_default();
         return Err(Error::NoAdapter(reason.to_string()).into());
