@@ -32,11 +32,13 @@ fn scan_thread_rows(t: TileThread, values: ptr<function, array<Elem, ELEMS_PER_T
     // `head` is the next lane start at or after the current row, so the division in
     // `next_head` runs once, not once per row.
     var head = next_head(first_base_row(t.first_row));
+    // Only the invocation holding the chunk's first row continues the carry, at its row 0.
+    let carries = params.carry != 0u && t.first_row == 0u;
     for (var j = 0u; j < ELEMS_PER_THREAD; j++) {
         let row = t.first_row + j;
         if in_matrix && row < params.rows {
             var x = load_item(item_index(row, t.col));
-            if row == 0u && params.carry != 0u {
+            if j == 0u && carries {
                 x = combine(carry[params.carry_offset + t.col], x);
             }
             if head <= last_base_row(row) {

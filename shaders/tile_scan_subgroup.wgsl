@@ -75,6 +75,22 @@ fn lane_of(p: Placement, k: u32) -> u32 {
     return 0u;
 }
 
+// The value of the invocation `d` ranks before this one (anything when there is none). With
+// lanes 0 to count - 1 active, rank is lane and a shuffle up does it.
+fn shuffle_back(p: Placement, x: Elem, d: u32) -> Elem {
+    if p.contiguous {
+        return shuffle_up(x, d);
+    }
+    return shuffle(x, lane_of(p, p.rank - min(d, p.rank)));
+}
+
+fn shuffle_back_flag(p: Placement, x: u32, d: u32) -> u32 {
+    if p.contiguous {
+        return subgroupShuffleUp(x, d);
+    }
+    return subgroupShuffle(x, lane_of(p, p.rank - min(d, p.rank)));
+}
+
 var<workgroup> group_value: array<Elem, WORKGROUP_SIZE>;
 var<workgroup> group_flag: array<u32, WORKGROUP_SIZE>;
 // Per position: the last thread row its column has in the position's subgroup run.
@@ -88,17 +104,15 @@ fn tile_scan(t: TileThread, p: Placement, value: Elem, flag: u32) -> TileScan {
     var v = value;
     var f = flag;
     for (var d = c; d < p.count; d *= 2u) {
-        let source_lane = lane_of(p, p.rank - min(d, p.rank));
-        let earlier = shuffle(v, source_lane);
-        let earlier_flag = subgroupShuffle(f, source_lane);
+        let earlier = shuffle_back(p, v, d);
+        let earlier_flag = shuffle_back_flag(p, f, d);
         if p.rank >= d {
             v = seg_combine(earlier, v, f);
             f |= earlier_flag;
         }
     }
-    let source_lane = lane_of(p, p.rank - min(c, p.rank));
-    let above = shuffle(v, source_lane);
-    let above_flag = subgroupShuffle(f, source_lane);
+    let above = shuffle_back(p, v, c);
+    let above_flag = shuffle_back_flag(p, f, c);
 
     // Each run of positions is one subgroup's; its last row in a column holds the run's total.
     let end = p.base + p.count;

@@ -128,17 +128,25 @@ impl GpuElem {
         }
     }
 
-    /// WGSL for `subgroupShuffle(x, lane)`. Vulkan shuffles 16- and 64-bit values only with an
-    /// extension wgpu does not expose, so those move as 32-bit words.
-    fn shuffle_wgsl(self) -> &'static str {
+    /// WGSL for `subgroupShuffle(x, lane)`, or `subgroupShuffleUp(x, lane)` with `up`.
+    /// Vulkan shuffles 16- and 64-bit values only with an extension wgpu does not expose, so
+    /// those move as 32-bit words.
+    fn shuffle_wgsl(self, up: bool) -> String {
+        let f = if up {
+            "subgroupShuffleUp"
+        } else {
+            "subgroupShuffle"
+        };
         match self {
             GpuElem::Bool | GpuElem::U32 | GpuElem::I32 | GpuElem::F32 => {
-                "return subgroupShuffle(x, lane);"
+                format!("return {f}(x, lane);")
             }
             GpuElem::F16 => {
-                "return elem_from_bits(vec2<u32>(subgroupShuffle(elem_bits(x).x, lane), 0u));"
+                format!("return elem_from_bits(vec2<u32>({f}(elem_bits(x).x, lane), 0u));")
             }
-            _ => "let b = elem_bits(x); return elem_from_bits(vec2<u32>(subgroupShuffle(b.x, lane), subgroupShuffle(b.y, lane)));",
+            _ => format!(
+                "let b = elem_bits(x); return elem_from_bits(vec2<u32>({f}(b.x, lane), {f}(b.y, lane)));"
+            ),
         }
     }
 }
@@ -265,8 +273,10 @@ pub fn prelude(elem: GpuElem, tile: &TileConfig, tile_scan: TileScan, items: Ite
         TileScan::Shared => (String::new(), ""),
         TileScan::Subgroup => (
             format!(
-                "fn shuffle(x: Elem, lane: u32) -> Elem {{ {} }}\n",
-                elem.shuffle_wgsl()
+                "fn shuffle(x: Elem, lane: u32) -> Elem {{ {} }}\n\
+                 fn shuffle_up(x: Elem, lane: u32) -> Elem {{ {} }}\n",
+                elem.shuffle_wgsl(false),
+                elem.shuffle_wgsl(true)
             ),
             "    @builtin(subgroup_invocation_id) subgroup_lane: u32,\n    \
              @builtin(subgroup_size) subgroup_size: u32,\n",

@@ -109,6 +109,31 @@ impl Subgroup {
         };
         lane.iter().map(|&source| read(source)).collect()
     }
+
+    /// `subgroupShuffleUp(x, d)`, per member: `x` of lane `lane - d`; below lane `d` the value
+    /// is undefined (the member's own here: the kernel must not use it).
+    fn shuffle_up<T: Copy>(&self, x: &[T], d: u32) -> Vec<T> {
+        let source: Vec<u32> = self
+            .lanes
+            .iter()
+            .map(|&l| if l >= d { l - d } else { l })
+            .collect();
+        self.shuffle(x, &source)
+    }
+}
+
+/// `shuffle_back` and `shuffle_back_flag`, per member: the value `d` ranks back; a shuffle up
+/// when the active lanes are 0 to count - 1, else a shuffle from the lane `lane_of` finds.
+fn shuffle_back<T: Copy>(sg: &Subgroup, p: &[Placement], x: &[T], d: u32) -> Vec<T> {
+    let m = &sg.locals;
+    if sg.uniform(m.iter().map(|&i| p[i].contiguous)) {
+        return sg.shuffle_up(x, d);
+    }
+    let source_lane: Vec<u32> = m
+        .iter()
+        .map(|&i| lane_of(&p[i], p[i].rank - d.min(p[i].rank)))
+        .collect();
+    sg.shuffle(x, &source_lane)
 }
 
 fn atomic_add(atomic: &mut u32, x: u32) -> u32 {
@@ -250,13 +275,9 @@ fn tile_scan<E: Elem>(
         let m = &sg.locals;
         let mut d = c;
         while sg.uniform(m.iter().map(|&i| d < p[i].count)) {
-            let source_lane: Vec<u32> = m
-                .iter()
-                .map(|&i| lane_of(&p[i], p[i].rank - d.min(p[i].rank)))
-                .collect();
             // Every lane's value from before this step.
-            let earlier = sg.shuffle(&sg.gather(&v), &source_lane);
-            let earlier_flag = sg.shuffle(&sg.gather(&f), &source_lane);
+            let earlier = shuffle_back(sg, p, &sg.gather(&v), d);
+            let earlier_flag = shuffle_back(sg, p, &sg.gather(&f), d);
             for (k, &i) in m.iter().enumerate() {
                 if p[i].rank >= d {
                     v[i] = seg_combine(earlier[k], v[i], f[i]);
@@ -265,12 +286,8 @@ fn tile_scan<E: Elem>(
             }
             d *= 2;
         }
-        let source_lane: Vec<u32> = m
-            .iter()
-            .map(|&i| lane_of(&p[i], p[i].rank - c.min(p[i].rank)))
-            .collect();
-        let shuffled = sg.shuffle(&sg.gather(&v), &source_lane);
-        let shuffled_flag = sg.shuffle(&sg.gather(&f), &source_lane);
+        let shuffled = shuffle_back(sg, p, &sg.gather(&v), c);
+        let shuffled_flag = shuffle_back(sg, p, &sg.gather(&f), c);
         for (k, &i) in m.iter().enumerate() {
             above[i] = shuffled[k];
             above_flag[i] = shuffled_flag[k];
