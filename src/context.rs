@@ -344,20 +344,19 @@ impl Context {
         shape: &[usize],
         axis: Option<isize>,
     ) -> Result<crate::plan::Algorithm> {
-        let (geometry, _) = Geometry::resolve(shape, axis)?;
+        // The shape and axis are checked; the table does not depend on them today.
+        Geometry::resolve(shape, axis)?;
         let strategy = self.strategy_for(strategy);
-        Ok(match &self.gpu {
-            Some(g) => crate::strategy::select(
-                strategy,
-                g.info.device_type,
-                &geometry,
-                false,
-                &g.probe.excluded(),
-            ),
-            None => {
-                crate::strategy::select(strategy, wgpu::DeviceType::Other, &geometry, false, &[])
-            }
-        })
+        let (device_type, excluded) = match &self.gpu {
+            Some(g) => (g.info.device_type, g.probe.excluded()),
+            None => (wgpu::DeviceType::Other, Vec::new()),
+        };
+        Ok(crate::strategy::select(
+            strategy,
+            device_type,
+            false,
+            &excluded,
+        ))
     }
 
     /// The algorithm a call with `requested` runs.
@@ -538,19 +537,9 @@ impl Context {
         let size = (n as u64 * GpuElem::of(a.dtype).size()).next_multiple_of(4);
         let (mut data, shape) = out.into_parts();
         gpu.scoped(|| {
-            let staging = gpu.buffer(
-                "gpuscan download",
-                size,
-                wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            );
-            let mut encoder = gpu
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("gpuscan download"),
-                });
-            encoder.copy_buffer_to_buffer(&a.buffer, 0, &staging, 0, size);
-            gpu.queue.submit([encoder.finish()]);
-            gpu.read_mapped(&staging, size, |b| load_stored(&mut data, 0, n, b))
+            gpu.read_back(&a.buffer, size, "gpuscan download", |b| {
+                load_stored(&mut data, 0, n, b)
+            })
         })?;
         out = Array::from_data(&shape, data)?;
         Ok(out)
@@ -608,7 +597,7 @@ impl Context {
             return Ok(());
         }
         let in_place = src.buffer == dst.buffer;
-        let (algorithm, tile_scan) = gpu.method(self.strategy(), &geometry, in_place, elem);
+        let (algorithm, tile_scan) = gpu.method(self.strategy(), in_place, elem);
         let plan = gpu.plan_resident(&geometry, elem, algorithm, in_place)?;
         gpu.scoped(|| {
             let workspace = gpu.workspace(std::iter::once(&plan));

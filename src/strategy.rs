@@ -1,19 +1,18 @@
 //! Which GPU algorithm [`Strategy::Auto`] runs, per adapter, dtype and shape.
 //!
-//! | adapter | shape (as a `rows x cols` column scan) | dtype | algorithm |
+//! | adapter | shape | dtype | algorithm |
 //! |---|---|---|---|
 //! | hardware GPU (discrete, integrated, virtual, other) | any | any | [`Algorithm::Chained`] |
-//! | CPU adapter (lavapipe, SwiftShader) | `cols >= 32`: along a non-last axis with at least 32 lanes side by side | any | [`Algorithm::ReduceThenScan`] |
-//! | CPU adapter | otherwise (1-D, the last axis, narrow non-last axes) | any | [`Algorithm::Chained`] |
+//! | CPU adapter (lavapipe, SwiftShader) | any | any | [`Algorithm::Blelloch`] |
 //!
 //! The chained scan moves each element twice (read, write), the floor; reduce-then-scan three
 //! times, scan-then-propagate (Blelloch) about four. On hardware GPUs, where memory traffic
-//! is the cost, the chained scan is chosen everywhere. On lavapipe (measured with
-//! `benches/gpu_table.py --repeats 3`, one run) the chained scan was fastest for 1-D float32
-//! and int32 from 2^20 to 2^28 elements, (16384, 16384) along axis 1 and (8, 2^22) along axis
-//! 1; reduce-then-scan for (16384, 16384) along axis 0, where a tile holds 32 columns and
-//! each look-back waits on 32 columns at once. Other cases were within 5% of each other.
-//! Integers and floats follow the same table: their costs differed by less than that.
+//! is the cost, the chained scan is chosen everywhere. On a CPU adapter the shader's
+//! instructions are the cost instead, and the Blelloch tree in workgroup memory needs the
+//! fewest: on lavapipe (`benches/gpu_table.py --quick --repeats 3`, one run) it was fastest in
+//! 8 of 10 cases (float32, int32 and int64 at 2^20 and 2^24 elements, (4096, 4096) along each
+//! axis, (2^18, 8) along axis 0, (8, 2^18) along axis 1), by 4 to 30%, and within 8% of the
+//! chained scan in the other two. Integers and floats follow the same table.
 //!
 //! [`Strategy`]'s other values force an algorithm (the CLI's `--strategy`).
 //!
@@ -28,7 +27,7 @@
 //!   chained, reduce-then-scan, Blelloch instead. A forced strategy still runs.
 
 use crate::options::Strategy;
-use crate::plan::{Algorithm, Geometry, MAX_TILE_COLS};
+use crate::plan::Algorithm;
 
 /// `Auto`'s order of preference when the table's choice is excluded.
 const PREFERENCE: [Algorithm; 3] = [
@@ -37,13 +36,12 @@ const PREFERENCE: [Algorithm; 3] = [
     Algorithm::Blelloch,
 ];
 
-/// The algorithm `strategy` means on an adapter of `device_type` for a scan laid out as
-/// `geometry`, into another buffer or `in_place`, with `excluded` algorithms left out of
-/// `Auto`. The dtype does not enter the table: none changed the ranking measurably.
+/// The algorithm `strategy` means on an adapter of `device_type`, for a scan into another
+/// buffer or `in_place`, with `excluded` algorithms left out of `Auto`. Neither the shape nor
+/// the dtype enters the table: none changed the ranking measurably.
 pub fn select(
     strategy: Strategy,
     device_type: wgpu::DeviceType,
-    geometry: &Geometry,
     in_place: bool,
     excluded: &[Algorithm],
 ) -> Algorithm {
@@ -54,9 +52,7 @@ pub fn select(
         Strategy::Chained => Algorithm::Chained,
         Strategy::Auto => {
             let table = match device_type {
-                wgpu::DeviceType::Cpu if geometry.cols >= MAX_TILE_COLS as u64 => {
-                    Algorithm::ReduceThenScan
-                }
+                wgpu::DeviceType::Cpu => Algorithm::Blelloch,
                 _ => Algorithm::Chained,
             };
             std::iter::once(table)
@@ -77,49 +73,31 @@ mod tests {
     use super::*;
     use wgpu::DeviceType;
 
-    fn geometry(shape: &[usize], axis: Option<isize>) -> Geometry {
-        Geometry::resolve(shape, axis).unwrap().0
-    }
-
     #[test]
     fn auto_follows_the_table() {
-        let wide = geometry(&[16384, 16384], Some(0));
-        let tall = geometry(&[1 << 22, 8], Some(0));
-        let flat = geometry(&[1 << 24], None);
-        let rows = geometry(&[16384, 16384], Some(1));
-        for g in [&wide, &tall, &flat, &rows] {
-            for t in [
-                DeviceType::DiscreteGpu,
-                DeviceType::IntegratedGpu,
-                DeviceType::VirtualGpu,
-                DeviceType::Other,
-            ] {
-                assert_eq!(select(Strategy::Auto, t, g, false, &[]), Algorithm::Chained);
-            }
+        for t in [
+            DeviceType::DiscreteGpu,
+            DeviceType::IntegratedGpu,
+            DeviceType::VirtualGpu,
+            DeviceType::Other,
+        ] {
+            assert_eq!(select(Strategy::Auto, t, false, &[]), Algorithm::Chained);
         }
-        let cpu = DeviceType::Cpu;
         assert_eq!(
-            select(Strategy::Auto, cpu, &wide, false, &[]),
-            Algorithm::ReduceThenScan
+            select(Strategy::Auto, DeviceType::Cpu, false, &[]),
+            Algorithm::Blelloch
         );
-        for g in [&tall, &flat, &rows] {
-            assert_eq!(
-                select(Strategy::Auto, cpu, g, false, &[]),
-                Algorithm::Chained
-            );
-        }
     }
 
     #[test]
     fn forced_strategies_are_kept() {
-        let g = geometry(&[10], None);
         for (s, a) in [
             (Strategy::Blelloch, Algorithm::Blelloch),
             (Strategy::ReduceThenScan, Algorithm::ReduceThenScan),
             (Strategy::Chained, Algorithm::Chained),
         ] {
-            assert_eq!(select(s, DeviceType::Cpu, &g, false, &[]), a);
-            assert_eq!(select(s, DeviceType::DiscreteGpu, &g, false, &[]), a);
+            assert_eq!(select(s, DeviceType::Cpu, false, &[]), a);
+            assert_eq!(select(s, DeviceType::DiscreteGpu, false, &[]), a);
             assert_eq!(s.name().parse::<Strategy>().unwrap(), s);
         }
         assert!("fastest".parse::<Strategy>().is_err());
@@ -127,40 +105,48 @@ mod tests {
 
     #[test]
     fn in_place_scans_never_run_the_chained_scan() {
-        let g = geometry(&[1 << 20], None);
-        for s in [Strategy::Auto, Strategy::Chained] {
-            for t in [DeviceType::DiscreteGpu, DeviceType::Cpu] {
-                assert_eq!(select(s, t, &g, true, &[]), Algorithm::ReduceThenScan);
-            }
+        assert_eq!(
+            select(Strategy::Auto, DeviceType::DiscreteGpu, true, &[]),
+            Algorithm::ReduceThenScan
+        );
+        for t in [DeviceType::DiscreteGpu, DeviceType::Cpu] {
+            assert_eq!(
+                select(Strategy::Chained, t, true, &[]),
+                Algorithm::ReduceThenScan
+            );
         }
         assert_eq!(
-            select(Strategy::Blelloch, DeviceType::DiscreteGpu, &g, true, &[]),
+            select(Strategy::Blelloch, DeviceType::DiscreteGpu, true, &[]),
             Algorithm::Blelloch
         );
         let rts = [Algorithm::ReduceThenScan];
         assert_eq!(
-            select(Strategy::Auto, DeviceType::DiscreteGpu, &g, true, &rts),
+            select(Strategy::Auto, DeviceType::DiscreteGpu, true, &rts),
+            Algorithm::Blelloch
+        );
+        // On a CPU adapter Auto's Blelloch runs in place as it is.
+        assert_eq!(
+            select(Strategy::Auto, DeviceType::Cpu, true, &[]),
             Algorithm::Blelloch
         );
     }
 
     #[test]
     fn auto_skips_algorithms_the_probe_excluded() {
-        let g = geometry(&[1 << 20], None);
         let gpu = DeviceType::DiscreteGpu;
         let chained = [Algorithm::Chained];
         assert_eq!(
-            select(Strategy::Auto, gpu, &g, false, &chained),
+            select(Strategy::Auto, gpu, false, &chained),
             Algorithm::ReduceThenScan
         );
         let two = [Algorithm::Chained, Algorithm::ReduceThenScan];
         assert_eq!(
-            select(Strategy::Auto, gpu, &g, false, &two),
+            select(Strategy::Auto, gpu, false, &two),
             Algorithm::Blelloch
         );
         // A forced strategy runs even when excluded.
         assert_eq!(
-            select(Strategy::Chained, gpu, &g, false, &chained),
+            select(Strategy::Chained, gpu, false, &chained),
             Algorithm::Chained
         );
     }

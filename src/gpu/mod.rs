@@ -22,7 +22,7 @@ pub use tuning::{Counters, Faults};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::options::Strategy;
-use crate::plan::{Algorithm, DeviceLimits, Geometry, TileConfig};
+use crate::plan::{Algorithm, DeviceLimits, TileConfig};
 
 /// Features gpuscan asks for when it creates its own device.
 const WANTED_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
@@ -158,26 +158,20 @@ impl Gpu {
         Ok(elem)
     }
 
-    /// The algorithm and workgroup scan for a scan of `geometry` in `elem`, into another
-    /// buffer or in place. Blelloch keeps the tree in workgroup memory; the other algorithms
+    /// The algorithm and workgroup scan for a scan in `elem`, into another buffer or in
+    /// place. Blelloch keeps the tree in workgroup memory; the other algorithms
     /// take subgroups where the adapter has them and the probe found them sound. Before an
     /// algorithm's first scan of `elem` its check runs; `Auto` then avoids one that failed.
     pub fn method(
         &self,
         strategy: Strategy,
-        geometry: &Geometry,
         in_place: bool,
         elem: GpuElem,
     ) -> (Algorithm, TileScan) {
         loop {
             let excluded = self.probe.excluded();
-            let algorithm = crate::strategy::select(
-                strategy,
-                self.info.device_type,
-                geometry,
-                in_place,
-                &excluded,
-            );
+            let algorithm =
+                crate::strategy::select(strategy, self.info.device_type, in_place, &excluded);
             match self.probe.verify(self, algorithm, elem) {
                 Some(tile_scan) => return (algorithm, tile_scan),
                 // A forced algorithm runs even when wrong here; selftest shows it.
@@ -261,29 +255,46 @@ impl Gpu {
         let size = 4 * COUNTER_WORDS;
         let mut words = [0u32; COUNTER_WORDS as usize];
         self.scoped(|| {
-            let staging = self.buffer(
-                "gpuscan counters readback",
-                size,
-                wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            );
-            let mut encoder = self
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("gpuscan counters"),
-                });
-            encoder.copy_buffer_to_buffer(&self.counters, 0, &staging, 0, size);
-            if reset {
-                encoder.clear_buffer(&self.counters, 0, None);
-            }
-            self.queue.submit([encoder.finish()]);
-            self.read_mapped(&staging, size, |b| {
+            self.read_back(&self.counters, size, "gpuscan counters readback", |b| {
                 words.copy_from_slice(bytemuck::cast_slice(&b[..size as usize]));
-            })
+            })?;
+            if reset {
+                let mut encoder =
+                    self.device
+                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                            label: Some("gpuscan counters reset"),
+                        });
+                encoder.clear_buffer(&self.counters, 0, None);
+                self.queue.submit([encoder.finish()]);
+            }
+            Ok(())
         })?;
         Ok(Counters {
             fallbacks: words[0] as u64,
             mismatches: words[1] as u64,
         })
+    }
+
+    /// Copies `buffer`'s first `size` bytes into a new staging buffer (`label`) after the work
+    /// submitted so far, waits, and hands them to `f`.
+    pub fn read_back(
+        &self,
+        buffer: &wgpu::Buffer,
+        size: u64,
+        label: &str,
+        f: impl FnOnce(&[u8]),
+    ) -> Result<()> {
+        let staging = self.buffer(
+            label,
+            size,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        );
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
+        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
+        self.queue.submit([encoder.finish()]);
+        self.read_mapped(&staging, size, f)
     }
 
     pub fn buffer(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {

@@ -183,43 +183,25 @@ fn probe_subgroups(gpu: &Gpu) -> std::result::Result<Layout, String> {
         // The bindings the probe does not use; read-only and read-write ones apart.
         let spare_read = gpu.buffer("gpuscan subgroup probe spare", 16, usage);
         let spare = gpu.buffer("gpuscan subgroup probe spare", 16, usage);
-        let readback = gpu.buffer(
-            "gpuscan subgroup probe readback",
-            4 * words,
-            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        );
-        fn whole(b: &wgpu::Buffer) -> wgpu::BindingResource<'_> {
-            b.as_entire_binding()
-        }
+        let buffers = [
+            &uniforms,
+            &spare_read,
+            &spare,
+            &out,
+            &spare_read,
+            &gpu.counters,
+        ];
+        let entries: Vec<wgpu::BindGroupEntry<'_>> = (0u32..)
+            .zip(buffers)
+            .map(|(binding, buffer)| wgpu::BindGroupEntry {
+                binding,
+                resource: buffer.as_entire_binding(),
+            })
+            .collect();
         let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("gpuscan subgroup probe bind group"),
             layout: &gpu.kernels.layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: whole(&uniforms),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: whole(&spare_read),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: whole(&spare),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: whole(&out),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 4,
-                    resource: whole(&spare_read),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 5,
-                    resource: whole(&gpu.counters),
-                },
-            ],
+            entries: &entries,
         });
         let mut encoder = gpu
             .device
@@ -235,9 +217,8 @@ fn probe_subgroups(gpu: &Gpu) -> std::result::Result<Layout, String> {
             pass.set_bind_group(0, &bind_group, &[]);
             pass.dispatch_workgroups(PROBE_WORKGROUPS, 1, 1);
         }
-        encoder.copy_buffer_to_buffer(&out, 0, &readback, 0, 4 * words);
         gpu.queue.submit([encoder.finish()]);
-        gpu.read_mapped(&readback, 4 * words, |b| {
+        gpu.read_back(&out, 4 * words, "gpuscan subgroup probe readback", |b| {
             report.copy_from_slice(bytemuck::cast_slice(b));
         })
     });
