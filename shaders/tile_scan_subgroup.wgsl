@@ -11,7 +11,8 @@
 // once whatever the layout, and the invocations of one subgroup hold neighbouring positions,
 // which is what the shuffles need. When every subgroup has the same number of active
 // invocations, the runs start at multiples of it in any claiming order, so the summation tree,
-// and with it every float result, is the same on every run (`Context` checks this at start).
+// and with it every float result, is the same on every run (a context probes this before its
+// first subgroup tile scan).
 
 struct Placement {
     // Place in the tile: 0 to WORKGROUP_SIZE - 1, each taken once.

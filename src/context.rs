@@ -87,7 +87,7 @@ impl ContextOptions {
     }
 
     /// Whether the kernels may use subgroup operations (default: where the adapter has them
-    /// and the start-up probe finds them sound).
+    /// and the adapter probe finds them sound).
     pub fn subgroups(mut self, allowed: bool) -> Self {
         self.no_subgroups = !allowed;
         self
@@ -597,7 +597,7 @@ impl Context {
             return Ok(());
         }
         let in_place = src.buffer == dst.buffer;
-        let (algorithm, tile_scan) = gpu.method(self.strategy(), in_place, elem);
+        let (algorithm, tile_scan) = gpu.method(self.strategy(), in_place, elem)?;
         let plan = gpu.plan_resident(&geometry, elem, algorithm, in_place)?;
         gpu.scoped(|| {
             let workspace = gpu.workspace(std::iter::once(&plan));

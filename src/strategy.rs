@@ -22,7 +22,7 @@
 //!   place; reduce-then-scan runs instead, whose workgroups each touch only their own tile
 //!   within a dispatch. It moves each element three times instead of two and needs no memory
 //!   beyond its tile totals (staging a copy would move it four times and hold a second array).
-//! - **Probe failures**: an algorithm that the context's start-up probe found wrong on this
+//! - **Probe failures**: an algorithm that the context's adapter probe found wrong on this
 //!   adapter (see [`crate::ProbeReport`]) is left out of `Auto`, which takes the next of
 //!   chained, reduce-then-scan, Blelloch instead. A forced strategy still runs.
 

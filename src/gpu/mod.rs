@@ -161,22 +161,27 @@ impl Gpu {
     /// The algorithm and workgroup scan for a scan in `elem`, into another buffer or in
     /// place. Blelloch keeps the tree in workgroup memory; the other algorithms
     /// take subgroups where the adapter has them and the probe found them sound. Before an
-    /// algorithm's first scan of `elem` its check runs; `Auto` then avoids one that failed.
+    /// algorithm's first scan of `elem` its check runs; `Auto` then avoids one that failed,
+    /// and is an error when every algorithm failed.
     pub fn method(
         &self,
         strategy: Strategy,
         in_place: bool,
         elem: GpuElem,
-    ) -> (Algorithm, TileScan) {
+    ) -> Result<(Algorithm, TileScan)> {
         loop {
             let excluded = self.probe.excluded();
             let algorithm =
                 crate::strategy::select(strategy, self.info.device_type, in_place, &excluded);
             match self.probe.verify(self, algorithm, elem) {
-                Some(tile_scan) => return (algorithm, tile_scan),
+                Some(tile_scan) => return Ok((algorithm, tile_scan)),
                 // A forced algorithm runs even when wrong here; selftest shows it.
-                None if strategy != Strategy::Auto || excluded.len() + 1 >= 3 => {
-                    return (algorithm, TileScan::Shared)
+                None if strategy != Strategy::Auto => return Ok((algorithm, TileScan::Shared)),
+                None if excluded.len() + 1 >= Algorithm::ALL.len() => {
+                    return Err(Error::Gpu(format!(
+                        "every GPU algorithm failed this adapter's check: {}",
+                        self.probe.report()
+                    )))
                 }
                 // Auto picks again, without the one just excluded.
                 None => {}

@@ -319,7 +319,7 @@ impl Gpu {
             return Ok(());
         }
         let elem = self.supports(data.dtype())?;
-        let (algorithm, tile_scan) = self.method(strategy, false, elem);
+        let (algorithm, tile_scan) = self.method(strategy, false, elem)?;
         self.scan_host_with(data, geometry, algorithm, tile_scan)
     }
 
