@@ -449,7 +449,19 @@ impl Kernels {
 mod tests {
     use super::*;
 
-    /// Every generated module must parse and validate; this runs naga alone, no adapter.
+    /// Parses and validates one module with naga alone (no adapter), panicking with `what`.
+    fn validate(src: &str, what: &str) {
+        let module = naga::front::wgsl::parse_str(src)
+            .unwrap_or_else(|e| panic!("{what}: {}", e.emit_to_string(src)));
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::all(),
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{what}: {}", e.emit_to_string(src)));
+    }
+
+    /// Every generated module must parse and validate.
     #[test]
     fn every_module_validates() {
         let tile = TileConfig::default();
@@ -463,22 +475,12 @@ mod tests {
             GpuElem::F64,
             GpuElem::F16,
         ] {
-            for (pass, tile_scan, items) in Pass::ALL.into_iter().flat_map(|p| {
-                [TileScan::Shared, TileScan::Subgroup]
-                    .into_iter()
-                    .flat_map(move |t| [(p, t, Items::OutOfPlace), (p, t, Items::InPlace)])
-            }) {
-                {
-                    let src = module_source(pass, elem, &tile, tile_scan, items);
-                    let what = format!("{pass:?} {elem:?} {tile_scan:?} {items:?}");
-                    let module = naga::front::wgsl::parse_str(&src)
-                        .unwrap_or_else(|e| panic!("{what}: {}", e.emit_to_string(&src)));
-                    let mut v = naga::valid::Validator::new(
-                        naga::valid::ValidationFlags::all(),
-                        naga::valid::Capabilities::all(),
-                    );
-                    v.validate(&module)
-                        .unwrap_or_else(|e| panic!("{what}: {}", e.emit_to_string(&src)));
+            for pass in Pass::ALL {
+                for tile_scan in [TileScan::Shared, TileScan::Subgroup] {
+                    for items in [Items::OutOfPlace, Items::InPlace] {
+                        let src = module_source(pass, elem, &tile, tile_scan, items);
+                        validate(&src, &format!("{pass:?} {elem:?} {tile_scan:?} {items:?}"));
+                    }
                 }
             }
         }
@@ -486,15 +488,7 @@ mod tests {
 
     #[test]
     fn the_subgroup_probe_validates() {
-        let src = probe_source(&TileConfig::default());
-        let module = naga::front::wgsl::parse_str(&src)
-            .unwrap_or_else(|e| panic!("{}", e.emit_to_string(&src)));
-        naga::valid::Validator::new(
-            naga::valid::ValidationFlags::all(),
-            naga::valid::Capabilities::all(),
-        )
-        .validate(&module)
-        .unwrap_or_else(|e| panic!("{}", e.emit_to_string(&src)));
+        validate(&probe_source(&TileConfig::default()), "subgroup probe");
     }
 
     #[test]

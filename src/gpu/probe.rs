@@ -109,24 +109,30 @@ pub(crate) fn check_layout(
                     "position {position} is out of range or taken twice"
                 ));
             }
-            // The members of this subgroup: the invocations that broadcast the same first one.
-            let members: Vec<&&[u32]> = inv.iter().filter(|m| m[6] == first).collect();
-            if members.len() != count as usize {
+            if inv.get(first as usize).map(|f| f[6]) != Some(first) {
                 return Err(format!(
-                    "subgroup of invocation {first}: {} members, {count} counted",
-                    members.len()
+                    "invocation {local}: its subgroup's first invocation {first} is not its own first"
                 ));
             }
-            let base = position.wrapping_sub(rank);
-            for m in &members {
-                let by_lane = members.iter().filter(|o| o[1] < m[1]).count() as u32;
-                if m[4] != by_lane || m[5] != base.wrapping_add(m[4]) {
+            // Each subgroup, once (at its first member): its members are the invocations that
+            // broadcast the same first one.
+            if local as u32 == first {
+                let members: Vec<&&[u32]> = inv.iter().filter(|m| m[6] == first).collect();
+                if members.len() != count as usize {
                     return Err(format!(
-                        "subgroup of invocation {first}: positions are not consecutive in lane order"
+                        "subgroup of invocation {first}: {} members, {count} counted",
+                        members.len()
                     ));
                 }
-            }
-            if local as u32 == first {
+                let base = position.wrapping_sub(rank);
+                for m in &members {
+                    let by_lane = members.iter().filter(|o| o[1] < m[1]).count() as u32;
+                    if m[4] != by_lane || m[5] != base.wrapping_add(m[4]) {
+                        return Err(format!(
+                            "subgroup of invocation {first}: positions are not consecutive in lane order"
+                        ));
+                    }
+                }
                 counts.push(count);
             }
             local_order &= first + lane == l;
@@ -299,7 +305,7 @@ fn check_algorithm(
             }
         }
         let mut data = data_of(elem, &input);
-        gpu.scan_host_with(&mut data, &geometry, algorithm, tile_scan)
+        gpu.scan_host_with(&mut data, &geometry, elem, (algorithm, tile_scan))
             .map_err(|e| format!("{shape:?} axis {axis:?}: {e}"))?;
         if data != data_of(elem, &want) {
             return Err(format!(

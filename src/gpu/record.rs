@@ -320,21 +320,18 @@ impl Gpu {
         }
         let elem = self.supports(data.dtype())?;
         let (algorithm, tile_scan) = self.method(strategy, false, elem)?;
-        self.scan_host_with(data, geometry, algorithm, tile_scan)
+        self.scan_host_with(data, geometry, elem, (algorithm, tile_scan))
     }
 
-    /// [`Gpu::scan_host`] with the algorithm and workgroup scan chosen.
+    /// [`Gpu::scan_host`] of data stored as `elem` (and not empty), with the algorithm and
+    /// workgroup scan chosen.
     pub fn scan_host_with(
         &self,
         data: &mut Data,
         geometry: &Geometry,
-        algorithm: Algorithm,
-        tile_scan: TileScan,
+        elem: GpuElem,
+        (algorithm, tile_scan): (Algorithm, TileScan),
     ) -> Result<()> {
-        if geometry.is_empty() {
-            return Ok(());
-        }
-        let elem = self.supports(data.dtype())?;
         let s = elem.size();
         let row_bytes = geometry.cols * s;
         self.check_buffer_size(row_bytes, "one row of the scan")?;
