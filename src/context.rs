@@ -6,15 +6,17 @@ use std::sync::{Arc, RwLock};
 use crate::array::{Array, ArrayView, ArrayViewMut, Data, DataRef};
 use crate::auto::AutoPolicy;
 use crate::calibrate::AutoOrigin;
-use crate::convert::{cast_data, cast_into};
+use crate::convert::{cast_data, cast_data_nan, cast_into};
 use crate::cpu;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::gpu::{
     load_stored, stored_bytes, Counters, Faults, Gpu, GpuElem, Overrides, ProbeReport, Tuning,
 };
-use crate::options::{Cumsum, Device, Order, Strategy};
-use crate::plan::{Geometry, TileConfig};
+use crate::layout::{Geometry, Lanes, Segments};
+use crate::op::ScanOp;
+use crate::options::{Cumsum, Device, Order, Scan, Strategy};
+use crate::plan::TileConfig;
 use crate::resident::GpuArray;
 
 /// Elements from which [`Device::Auto`] uses a hardware GPU: an estimate until measured on
@@ -374,19 +376,24 @@ impl Context {
     }
 
     /// Whether a scan of `elements` values accumulated in `acc` runs on the GPU.
-    fn use_gpu(&self, acc: DType, elements: u64, options: &Cumsum) -> Result<bool> {
-        let exact = options.order == Order::Exact && acc.is_float();
+    fn use_gpu(&self, acc: DType, elements: u64, options: &Scan) -> Result<bool> {
+        let exact = options.order == Order::Exact && acc.is_float() && options.op.rounds();
+        let on_gpu = self.gpu_runs(options);
         match options.device {
             Device::Cpu => Ok(false),
             Device::Gpu if exact => Err(Error::InvalidArgument(
                 "the exact order is numpy's sequential loop, which runs on the CPU only".into(),
             )),
+            Device::Gpu if !on_gpu => Err(Error::InvalidArgument(format!(
+                "{} with these options runs on the CPU only",
+                options.op
+            ))),
             Device::Gpu => {
                 self.gpu()?.supports(acc)?;
                 Ok(true)
             }
             Device::Auto => Ok(match &self.gpu {
-                Some(g) if !exact => {
+                Some(g) if !exact && on_gpu => {
                     self.auto_policy().use_gpu(acc, elements) && g.supports(acc).is_ok()
                 }
                 _ => false,
@@ -394,49 +401,146 @@ impl Context {
         }
     }
 
-    /// `a` cast to `acc` and scanned as `options` say. The wide order sums float16 in float32
-    /// and float32 in float64, then rounds once to `acc`.
+    /// Whether the GPU kernels take this scan.
+    fn gpu_runs(&self, options: &Scan) -> bool {
+        options.op == ScanOp::Sum
+            && !options.reverse
+            && !options.exclusive
+            && options.segments.is_none()
+    }
+
+    /// `a` cast to `acc` and scanned as `options` say. The wide order computes float16 in
+    /// float32 and float32 in float64, then rounds once to `acc`.
     fn accumulate(
         &self,
         a: &DataRef<'_>,
         acc: DType,
-        g: &Geometry,
-        options: &Cumsum,
+        lanes: &Lanes,
+        options: &Scan,
     ) -> Result<Data> {
-        let work = working_dtype(acc, options.order);
-        // numpy casts every element to `acc` before summing; a wider dtype holds those values
-        // exactly, so a wide scan first rounds the input to `acc`.
+        let op = options.op;
+        let work = working_dtype(acc, options.order, op);
+        // numpy casts every element to `acc` before combining; a wider dtype holds those
+        // values exactly, so a wide scan first rounds the input to `acc`.
         let staged = (work != acc && a.dtype() != acc).then(|| cast_data(a, acc));
         let staged_view = staged.as_ref().map(Data::view);
         let a = staged_view.as_ref().unwrap_or(a);
-        let data = if self.use_gpu(work, g.len(), options)? {
-            let mut data = cast_data(a, work);
-            self.gpu()?
-                .scan_host(&mut data, g, self.strategy_for(options.strategy))?;
+        let data = if self.use_gpu(work, lanes.geometry.len(), options)? {
+            let mut data = cast_data_replacing_nan(a, work, op);
+            self.gpu()?.scan_host(
+                &mut data,
+                &lanes.geometry,
+                self.strategy_for(options.strategy),
+            )?;
             data
         } else {
-            cpu::cumsum(a, work, g, options.order)
+            cpu::scan(a, work, lanes, op, options.order)
         };
         Ok(narrow(data, acc))
+    }
+
+    /// [`Context::scan`] of an array it may consume: when `a` already holds the loop dtype
+    /// and the scan runs on the CPU, its buffer is scanned in place, so no second copy of the
+    /// data is made.
+    pub fn scan_owned(&self, a: Array, options: &Scan) -> Result<Array> {
+        let call = Call::resolve(a.shape(), options)?;
+        let acc = options.op.loop_dtype(a.dtype(), options.dtype, None)?;
+        let work = working_dtype(acc, options.order, options.op);
+        let in_place = a.dtype() == acc && acc == work && !options.include_initial;
+        if in_place && !self.use_gpu(work, call.lanes.geometry.len(), options)? {
+            let mut data = a.into_parts().0;
+            cpu::scan_data(&mut data, &call.lanes, options.op, options.order);
+            return Array::from_data(&call.shape, data);
+        }
+        let view = a.view();
+        let data = self.accumulate(view.data(), acc, &call.lanes, options)?;
+        call.finish(data, options.op)
+    }
+
+    /// The scan of `a` that `options` describe ([`Scan`]): numpy's function for the
+    /// operation, with its result dtype unless `dtype` is given.
+    ///
+    /// The result has the input's shape for an integer axis and is 1-D for `axis=None`
+    /// (`include_initial` adds one along the axis).
+    pub fn scan<'a>(&self, a: impl Into<ArrayView<'a>>, options: &Scan) -> Result<Array> {
+        let a = a.into();
+        let call = Call::resolve(a.shape(), options)?;
+        let acc = options.op.loop_dtype(a.dtype(), options.dtype, None)?;
+        let data = self.accumulate(a.data(), acc, &call.lanes, options)?;
+        call.finish(data, options.op)
+    }
+
+    /// The scan of `a` written into `out`, as numpy's `out=`.
+    ///
+    /// `out` must have the result's shape; any dtype is accepted (numpy's unsafe casting).
+    /// Without `dtype` the scan computes in `np.result_type(out, a)` (logcumsumexp: the float
+    /// that holds it). On any error `out` is left untouched.
+    pub fn scan_into<'a, 'b>(
+        &self,
+        a: impl Into<ArrayView<'a>>,
+        out: impl Into<ArrayViewMut<'b>>,
+        options: &Scan,
+    ) -> Result<()> {
+        let a = a.into();
+        let mut out = out.into();
+        let call = Call::resolve(a.shape(), options)?;
+        if out.shape() != call.result_shape().as_slice() {
+            return Err(Error::OutShape {
+                out: out.shape().to_vec(),
+                expected: call.result_shape(),
+            });
+        }
+        let acc = options
+            .op
+            .loop_dtype(a.dtype(), options.dtype, Some(out.dtype()))?;
+        let data = self.accumulate(a.data(), acc, &call.lanes, options)?;
+        let result = call.finish(data, options.op)?;
+        cast_into(result.data(), out.data_mut());
+        Ok(())
+    }
+
+    /// cummax or cummin with the int64 positions along the axis of each running extreme, by
+    /// torch's rule: ties take the element scanned last (the highest position, or in reverse
+    /// the lowest), and the latest NaN takes over. An exclusive scan gives each element the
+    /// position of the extreme strictly before it, and -1 at the start of every lane or
+    /// segment. The positions are computed on the CPU; the values where `options` say.
+    pub fn scan_indices<'a>(
+        &self,
+        a: impl Into<ArrayView<'a>>,
+        options: &Scan,
+    ) -> Result<(Array, Array)> {
+        let a = a.into();
+        let max = match options.op {
+            ScanOp::Max => true,
+            ScanOp::Min => false,
+            op => {
+                return Err(Error::InvalidArgument(format!(
+                    "indices are defined for cummax and cummin, not {op}"
+                )))
+            }
+        };
+        if options.include_initial {
+            return Err(Error::InvalidArgument(
+                "indices cannot be combined with include_initial".into(),
+            ));
+        }
+        let call = Call::resolve(a.shape(), options)?;
+        let acc = options.op.loop_dtype(a.dtype(), options.dtype, None)?;
+        let values = self.accumulate(a.data(), acc, &call.lanes, options)?;
+        let staged = (a.dtype() != acc).then(|| cast_data(a.data(), acc));
+        let x = staged.as_ref().map(Data::view);
+        let indices = cpu::extreme_indices(x.as_ref().unwrap_or(a.data()), &call.lanes, max);
+        Ok((
+            Array::from_data(&call.shape, values)?,
+            Array::from_data(&call.shape, Data::Int64(indices))?,
+        ))
     }
 
     /// [`Context::cumsum`] of an array it may consume: when `a` already holds the accumulation
     /// dtype and the scan runs on the CPU, its buffer is scanned in place, so no second copy of
     /// the data is made.
     pub fn cumsum_owned(&self, a: Array, options: &Cumsum) -> Result<Array> {
-        let (geometry, shape) = Geometry::resolve(a.shape(), options.axis)?;
-        let acc = options.dtype.unwrap_or_else(|| a.dtype().cumsum_default());
-        let work = working_dtype(acc, options.order);
-        let in_place = a.dtype() == acc && acc == work;
-        let data = if in_place && !self.use_gpu(work, geometry.len(), options)? {
-            let mut data = a.into_parts().0;
-            cpu::scan_data(&mut data, &geometry, options.order);
-            narrow(data, acc)
-        } else {
-            let view = a.view();
-            self.accumulate(view.data(), acc, &geometry, options)?
-        };
-        Array::from_data(&shape, data)
+        self.scan_owned(a, &(*options).into())
     }
 
     /// `np.cumsum(a, axis, dtype)`.
@@ -445,11 +549,7 @@ impl Context {
     /// dtype is `dtype`, or numpy's default (bool and signed ints accumulate in int64, unsigned
     /// ints in uint64, floats keep their dtype).
     pub fn cumsum<'a>(&self, a: impl Into<ArrayView<'a>>, options: &Cumsum) -> Result<Array> {
-        let a = a.into();
-        let (geometry, shape) = Geometry::resolve(a.shape(), options.axis)?;
-        let acc = options.dtype.unwrap_or_else(|| a.dtype().cumsum_default());
-        let data = self.accumulate(a.data(), acc, &geometry, options)?;
-        Array::from_data(&shape, data)
+        self.scan(a, &(*options).into())
     }
 
     /// `np.cumsum(a, axis, dtype, out=out)`.
@@ -463,21 +563,7 @@ impl Context {
         out: impl Into<ArrayViewMut<'b>>,
         options: &Cumsum,
     ) -> Result<()> {
-        let a = a.into();
-        let mut out = out.into();
-        let (geometry, shape) = Geometry::resolve(a.shape(), options.axis)?;
-        if out.shape() != shape.as_slice() {
-            return Err(Error::OutShape {
-                out: out.shape().to_vec(),
-                expected: shape,
-            });
-        }
-        let acc = options
-            .dtype
-            .unwrap_or_else(|| DType::result_type(out.dtype(), a.dtype()));
-        let data = self.accumulate(a.data(), acc, &geometry, options)?;
-        cast_into(&data, out.data_mut());
-        Ok(())
+        self.scan_into(a, out, &(*options).into())
     }
 
     /// Uploads `a`, stored in the dtype its scans accumulate in by default
@@ -641,12 +727,92 @@ pub(crate) fn stored_bytes_of(shape: &[usize], elem: GpuElem) -> Result<u64> {
         .ok_or_else(|| Error::TooLarge(format!("shape {shape:?} overflows a byte count")))
 }
 
-/// The dtype a scan accumulates in under `order`.
-fn working_dtype(acc: DType, order: Order) -> DType {
+/// The dtype a scan computes in under `order` (max and min are exact in any dtype).
+fn working_dtype(acc: DType, order: Order, op: ScanOp) -> DType {
     match (order, acc) {
+        _ if !op.rounds() => acc,
         (Order::Wide, DType::Float16) => DType::Float32,
         (Order::Wide, DType::Float32) => DType::Float64,
         _ => acc,
+    }
+}
+
+/// A copy of `a` in `to`; the nan* scans replace NaN first when `to` is not a float, so that
+/// no NaN reaches the cast (a float `to` keeps NaN for the kernels to replace).
+fn cast_data_replacing_nan(a: &DataRef<'_>, to: DType, op: ScanOp) -> Data {
+    match op.nan_to() {
+        Some(r) if a.dtype().is_float() && !to.is_float() => cast_data_nan(a, to, r),
+        _ => cast_data(a, to),
+    }
+}
+
+/// One call's layout: the lanes it scans, its shape before `include_initial`, and where the
+/// initial values go.
+struct Call {
+    lanes: Lanes,
+    shape: Vec<usize>,
+    /// The axis `include_initial` grows.
+    initial_axis: Option<usize>,
+}
+
+impl Call {
+    fn resolve(shape: &[usize], options: &Scan) -> Result<Call> {
+        let mut axis = options.axis;
+        if options.cumulative && axis.is_none() {
+            // numpy 2: atleast_1d, and an axis is required from two dimensions.
+            if shape.len() >= 2 {
+                return Err(Error::AxisRequired);
+            }
+            axis = Some(0);
+        }
+        let (geometry, result) = Geometry::resolve(shape, axis)?;
+        let segments = match &options.segments {
+            Some(offsets) => Segments::new(offsets, geometry.lane_len)?,
+            None => Segments::whole(geometry.lane_len),
+        };
+        if options.include_initial
+            && (options.reverse || options.exclusive || options.segments.is_some())
+        {
+            return Err(Error::InvalidArgument(
+                "include_initial cannot be combined with reverse, exclusive or segments".into(),
+            ));
+        }
+        let initial_axis = match (options.include_initial, axis) {
+            (false, _) => None,
+            (true, None) => Some(0),
+            (true, Some(a)) => Some(crate::layout::normalize_axis(a, result.len())?),
+        };
+        Ok(Call {
+            lanes: Lanes {
+                geometry,
+                reverse: options.reverse,
+                exclusive: options.exclusive,
+                segments,
+            },
+            shape: result,
+            initial_axis,
+        })
+    }
+
+    fn result_shape(&self) -> Vec<usize> {
+        let mut shape = self.shape.clone();
+        if let Some(a) = self.initial_axis {
+            shape[a] += 1;
+        }
+        shape
+    }
+
+    /// The scanned data as the result array: with `include_initial`, a row of the empty
+    /// scan's value (0 or 1) before every lane.
+    fn finish(&self, data: Data, op: ScanOp) -> Result<Array> {
+        let Some(axis) = self.initial_axis else {
+            return Array::from_data(&self.shape, data);
+        };
+        let outer = self.shape[..axis].iter().product();
+        let cols = self.shape[axis + 1..].iter().product();
+        let dims = (outer, self.shape[axis], cols);
+        let data = crate::convert::with_initial_rows(&data, dims, op);
+        Array::from_data(&self.result_shape(), data)
     }
 }
 

@@ -1,7 +1,8 @@
 //! Whole-array casts between dtypes, with numpy's unsafe-casting rules.
 
-use crate::array::{with_data, Data, DataMut, DataRef};
-use crate::dtype::{cast, DType, Element};
+use crate::array::{with_data, Data, DataMut, DataRef, Wrap};
+use crate::dtype::{cast, DType, Element, Scalar};
+use crate::op::{with_monoid, Monoid, ScanOp};
 
 fn cast_vec<S: Element, D: Element>(src: &[S]) -> Vec<D> {
     let mut out = crate::alloc::zeroed(src.len());
@@ -9,28 +10,63 @@ fn cast_vec<S: Element, D: Element>(src: &[S]) -> Vec<D> {
     out
 }
 
-fn cast_to<S: Element>(src: &[S], to: DType) -> Data {
-    match to {
-        DType::Bool => Data::Bool(cast_vec(src)),
-        DType::Int8 => Data::Int8(cast_vec(src)),
-        DType::Int16 => Data::Int16(cast_vec(src)),
-        DType::Int32 => Data::Int32(cast_vec(src)),
-        DType::Int64 => Data::Int64(cast_vec(src)),
-        DType::UInt8 => Data::UInt8(cast_vec(src)),
-        DType::UInt16 => Data::UInt16(cast_vec(src)),
-        DType::UInt32 => Data::UInt32(cast_vec(src)),
-        DType::UInt64 => Data::UInt64(cast_vec(src)),
-        DType::Float16 => Data::Float16(cast_vec(src)),
-        DType::Float32 => Data::Float32(cast_vec(src)),
-        DType::Float64 => Data::Float64(cast_vec(src)),
-    }
+/// Calls `$f::<T>($args)` with `T` the element type of `$dtype`, wrapping the `Vec<T>` it
+/// returns into `Data`.
+macro_rules! with_dtype_vec {
+    ($dtype:expr, $f:ident($($args:expr),*)) => {
+        match $dtype {
+            DType::Bool => Data::Bool($f($($args),*)),
+            DType::Int8 => Data::Int8($f($($args),*)),
+            DType::Int16 => Data::Int16($f($($args),*)),
+            DType::Int32 => Data::Int32($f($($args),*)),
+            DType::Int64 => Data::Int64($f($($args),*)),
+            DType::UInt8 => Data::UInt8($f($($args),*)),
+            DType::UInt16 => Data::UInt16($f($($args),*)),
+            DType::UInt32 => Data::UInt32($f($($args),*)),
+            DType::UInt64 => Data::UInt64($f($($args),*)),
+            DType::Float16 => Data::Float16($f($($args),*)),
+            DType::Float32 => Data::Float32($f($($args),*)),
+            DType::Float64 => Data::Float64($f($($args),*)),
+        }
+    };
 }
 
 /// A fresh copy of `src` in dtype `to` (a plain copy when the dtypes agree).
 pub(crate) fn cast_data(src: &DataRef<'_>, to: DType) -> Data {
-    with_data!(DataRef, src, v => cast_to(v, to))
+    with_data!(DataRef, src, v => with_dtype_vec!(to, cast_vec(v)))
 }
 
+fn cast_vec_nan<S: Element, D: Element>(src: &[S], nan_to: Scalar) -> Vec<D> {
+    let r = D::from_scalar(nan_to);
+    let mut out = crate::alloc::zeroed(src.len());
+    for (d, &s) in out.iter_mut().zip(src) {
+        *d = if s.is_nan() { r } else { cast(s) };
+    }
+    out
+}
+
+/// [`cast_data`] with every NaN replaced by `nan_to` before the cast.
+pub(crate) fn cast_data_nan(src: &DataRef<'_>, to: DType, nan_to: Scalar) -> Data {
+    with_data!(DataRef, src, v => with_dtype_vec!(to, cast_vec_nan(v, nan_to)))
+}
+
+fn initial_rows<A: Element, M: Monoid<A>>(
+    v: &[A],
+    (outer, lane, cols): (usize, usize, usize),
+) -> Vec<A> {
+    let mut out = Vec::with_capacity(outer * (lane + 1) * cols);
+    for o in 0..outer {
+        out.extend(std::iter::repeat_n(M::empty(), cols));
+        out.extend_from_slice(&v[o * lane * cols..(o + 1) * lane * cols]);
+    }
+    out
+}
+
+/// numpy 2's `include_initial`: the empty scan's value (0 or 1) as a row before each of
+/// `outer` lanes of `lane` rows by `cols` columns.
+pub(crate) fn with_initial_rows(data: &Data, dims: (usize, usize, usize), op: ScanOp) -> Data {
+    with_data!(Data, data, v => Wrap::owned(with_monoid!(op, M => initial_rows::<_, M>(v, dims))))
+}
 fn copy_into<S: Element, D: Element>(src: &[S], dst: &mut [D]) {
     for (d, &s) in dst.iter_mut().zip(src) {
         *d = cast(s);

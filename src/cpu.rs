@@ -1,299 +1,489 @@
-//! The CPU path.
+//! The CPU path: every operation of the family, forward or reverse, inclusive or exclusive,
+//! restarting at lane and segment starts.
 //!
 //! Kernels scan the output buffer in place. A source first writes each piece of the input,
-//! cast to the accumulation dtype, into the output just before the piece is scanned, so casting
-//! and scanning share one pass over memory (for an in-place scan it does nothing). Along the
-//! last axis a lane is summed sequentially, or, for long lanes in the fast order, in fixed
-//! blocks: every block's sum in parallel (read straight from the input), then every block in
-//! parallel from the running total of the blocks before it. Along other axes whole rows are
-//! added at once (numpy's order, vectorised across lanes).
+//! cast to the loop dtype (NaN replaced for the nan* scans), into the output just before the
+//! piece is scanned, so casting and scanning share one pass over memory while the piece is in
+//! the first-level cache. A run (one segment of one lane) along the last axis is scanned
+//! sequentially, or, for long runs in the fast order, in fixed blocks: every block reduced in
+//! parallel, then every block scanned in parallel from the running total of the blocks before
+//! it. Along other axes whole rows are combined at once (numpy's order, vectorised across
+//! lanes). A reverse scan walks every run from its end, so no flipped copy is made.
+
+use std::ops::Range;
 
 use rayon::prelude::*;
 
 use crate::array::{with_data, Data, DataRef};
 use crate::dtype::{cast, DType, Element};
+use crate::layout::Lanes;
+use crate::op::{with_monoid, Monoid, ScanOp};
 use crate::options::Order;
-use crate::plan::Geometry;
 
 /// Below this many elements a scan stays on the calling thread.
-pub const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
+const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
 /// Block of the fast order; fixed, so results do not depend on the number of threads.
-pub const BLOCK: usize = 1 << 14;
-/// Threads from which long lanes take the blocked order. Blocks read the input twice; with
-/// fewer threads the sequential loop is faster (measured on 2 cores: 14 ms against 18 ms for
-/// 2^24 float32, both bandwidth-bound).
-pub const BLOCKED_MIN_THREADS: usize = 4;
+const BLOCK: usize = 1 << 14;
+/// Threads from which long runs take the blocked order. Blocks pass over the data twice;
+/// with fewer threads the sequential loop is faster (measured on 2 cores: 14 ms against 18 ms
+/// for 2^24 float32, both bandwidth-bound).
+const BLOCKED_MIN_THREADS: usize = 4;
 /// Elements cast at a time: small enough to stay in the first-level cache until scanned.
 const PIECE: usize = 1 << 11;
 
 /// Where a scan's inputs come from: cast from another array, or already in the output.
 trait Source<A>: Sync {
-    /// Writes input elements `[offset, offset + dst.len())`, in the accumulation dtype, into
-    /// `dst`.
+    /// Writes input elements `[offset, offset + dst.len())`, in the loop dtype, into `dst`.
     fn fill(&self, dst: &mut [A], offset: usize);
-    /// The sum of input elements `[offset, offset + out.len())`, where `out` is the output's
-    /// (not yet scanned) range, in a fixed order.
-    fn sum(&self, out: &[A], offset: usize) -> A;
-    /// Scans inputs `[offset, offset + dst.len())` into `dst` sequentially, continuing from
-    /// `carry` or, without one, copying the first; returns the last value. `dst` is not empty.
-    fn scan(&self, dst: &mut [A], offset: usize, carry: Option<A>) -> A;
 }
 
-/// The inputs are the output's own values.
-struct InPlace;
-
-impl<A: Element> Source<A> for InPlace {
-    fn fill(&self, _: &mut [A], _: usize) {}
-    fn scan(&self, dst: &mut [A], _: usize, carry: Option<A>) -> A {
-        let mut acc = carry.map_or(dst[0], |c| c.accumulate(dst[0]));
-        dst[0] = acc;
-        for x in &mut dst[1..] {
-            acc = acc.accumulate(*x);
-            *x = acc;
-        }
-        acc
-    }
-    fn sum(&self, out: &[A], _: usize) -> A {
-        let mut parts = [A::identity(); 8];
-        add_partials(&mut parts, out);
-        combine_partials(parts)
-    }
+/// The inputs are the output's own values; NaN is replaced in place for the nan* scans.
+struct InPlace<A> {
+    nan_to: Option<A>,
 }
 
-/// The inputs are another array's elements, cast.
-struct Cast<'a, S>(&'a [S]);
-
-impl<S: Element, A: Element> Source<A> for Cast<'_, S> {
-    // One loop reads, casts, adds and writes: the input never passes through the output first.
-    fn scan(&self, dst: &mut [A], offset: usize, carry: Option<A>) -> A {
-        let src = &self.0[offset..offset + dst.len()];
-        let first: A = cast(src[0]);
-        let mut acc = carry.map_or(first, |c| c.accumulate(first));
-        dst[0] = acc;
-        for (x, &s) in dst[1..].iter_mut().zip(&src[1..]) {
-            acc = acc.accumulate(cast(s));
-            *x = acc;
-        }
-        acc
-    }
-    fn fill(&self, dst: &mut [A], offset: usize) {
-        for (x, &s) in dst.iter_mut().zip(&self.0[offset..]) {
-            *x = cast(s);
-        }
-    }
-    fn sum(&self, out: &[A], offset: usize) -> A {
-        let mut parts = [A::identity(); 8];
-        let mut buf = [A::identity(); 256];
-        for piece in self.0[offset..offset + out.len()].chunks(buf.len()) {
-            let b = &mut buf[..piece.len()];
-            for (x, &s) in b.iter_mut().zip(piece) {
-                *x = cast(s);
+impl<A: Element> Source<A> for InPlace<A> {
+    fn fill(&self, dst: &mut [A], _: usize) {
+        if let Some(r) = self.nan_to {
+            for x in dst.iter_mut().filter(|x| x.is_nan()) {
+                *x = r;
             }
-            add_partials(&mut parts, b);
-        }
-        combine_partials(parts)
-    }
-}
-
-/// Adds `xs` into eight interleaved partial sums: independent chains that vectorise.
-#[inline]
-fn add_partials<A: Element>(parts: &mut [A; 8], xs: &[A]) {
-    let chunks = xs.chunks_exact(8);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for k in 0..8 {
-            parts[k] = parts[k].accumulate(c[k]);
         }
     }
-    for (k, &x) in rest.iter().enumerate() {
-        parts[k] = parts[k].accumulate(x);
+}
+
+/// The inputs are another array's elements, cast; NaN is replaced before the cast (numpy's
+/// nan* functions replace it in the input, so a NaN never reaches an integer cast).
+struct Cast<'a, S, A> {
+    src: &'a [S],
+    nan_to: Option<A>,
+}
+
+impl<S: Element, A: Element> Source<A> for Cast<'_, S, A> {
+    fn fill(&self, dst: &mut [A], offset: usize) {
+        let src = &self.src[offset..offset + dst.len()];
+        match self.nan_to {
+            Some(r) if S::DTYPE.is_float() => {
+                for (x, &s) in dst.iter_mut().zip(src) {
+                    *x = if s.is_nan() { r } else { cast(s) };
+                }
+            }
+            _ => {
+                for (x, &s) in dst.iter_mut().zip(src) {
+                    *x = cast(s);
+                }
+            }
+        }
     }
 }
 
-/// The partial sums combined as a fixed tree.
-fn combine_partials<A: Element>(p: [A; 8]) -> A {
-    let [a, b, c, d, e, f, g, h] = p;
-    let left = a.accumulate(b).accumulate(c.accumulate(d));
-    left.accumulate(e.accumulate(f).accumulate(g.accumulate(h)))
+/// What every kernel of one scan needs.
+struct Job<'a, A> {
+    lanes: &'a Lanes,
+    fill: &'a dyn Source<A>,
+    /// Whether long runs may take the blocked order.
+    blocked: bool,
+    parallel: bool,
+    threads: usize,
 }
 
-/// numpy's cumsum of `src` accumulated in `acc`, cast and scanned in one pass.
-pub(crate) fn cumsum(src: &DataRef<'_>, acc: DType, g: &Geometry, order: Order) -> Data {
-    with_data!(DataRef, src, s => cumsum_from(s, acc, g, order))
-}
-
-fn cumsum_from<S: Element>(src: &[S], acc: DType, g: &Geometry, order: Order) -> Data {
-    fn run<S: Element, A: Element>(src: &[S], g: &Geometry, order: Order) -> Vec<A> {
+/// `src` cast to `acc` and scanned with `op` as `lanes` and `order` say.
+pub(crate) fn scan(src: &DataRef<'_>, acc: DType, lanes: &Lanes, op: ScanOp, order: Order) -> Data {
+    fn run<A: Element>(src: &DataRef<'_>, lanes: &Lanes, op: ScanOp, order: Order) -> Vec<A> {
+        let nan_to = op.nan_to().map(A::from_scalar);
         // Untouched, huge-page-backed memory: no pass over the buffer before ours.
         let mut dst = crate::alloc::zeroed(src.len());
-        scan(&mut dst, g, order, &Cast(src));
+        with_data!(DataRef, src, s => {
+            let source = Cast { src: s, nan_to };
+            with_monoid!(op, M => scan_slice::<A, M>(&mut dst, lanes, order, op, &source));
+        });
         dst
     }
     match acc {
-        DType::Bool => Data::Bool(run(src, g, order)),
-        DType::Int8 => Data::Int8(run(src, g, order)),
-        DType::Int16 => Data::Int16(run(src, g, order)),
-        DType::Int32 => Data::Int32(run(src, g, order)),
-        DType::Int64 => Data::Int64(run(src, g, order)),
-        DType::UInt8 => Data::UInt8(run(src, g, order)),
-        DType::UInt16 => Data::UInt16(run(src, g, order)),
-        DType::UInt32 => Data::UInt32(run(src, g, order)),
-        DType::UInt64 => Data::UInt64(run(src, g, order)),
-        DType::Float16 => Data::Float16(run(src, g, order)),
-        DType::Float32 => Data::Float32(run(src, g, order)),
-        DType::Float64 => Data::Float64(run(src, g, order)),
+        DType::Bool => Data::Bool(run(src, lanes, op, order)),
+        DType::Int8 => Data::Int8(run(src, lanes, op, order)),
+        DType::Int16 => Data::Int16(run(src, lanes, op, order)),
+        DType::Int32 => Data::Int32(run(src, lanes, op, order)),
+        DType::Int64 => Data::Int64(run(src, lanes, op, order)),
+        DType::UInt8 => Data::UInt8(run(src, lanes, op, order)),
+        DType::UInt16 => Data::UInt16(run(src, lanes, op, order)),
+        DType::UInt32 => Data::UInt32(run(src, lanes, op, order)),
+        DType::UInt64 => Data::UInt64(run(src, lanes, op, order)),
+        DType::Float16 => Data::Float16(run(src, lanes, op, order)),
+        DType::Float32 => Data::Float32(run(src, lanes, op, order)),
+        DType::Float64 => Data::Float64(run(src, lanes, op, order)),
     }
 }
 
-/// Scans data that already holds the accumulation dtype, in place.
-pub(crate) fn scan_data(data: &mut Data, g: &Geometry, order: Order) {
-    with_data!(Data, data, v => scan(v.as_mut_slice(), g, order, &InPlace))
+/// Scans data that already holds the loop dtype, in place.
+pub(crate) fn scan_data(data: &mut Data, lanes: &Lanes, op: ScanOp, order: Order) {
+    fn run<A: Element>(v: &mut [A], lanes: &Lanes, op: ScanOp, order: Order) {
+        let source = InPlace {
+            nan_to: op.nan_to().map(A::from_scalar),
+        };
+        with_monoid!(op, M => scan_slice::<A, M>(v, lanes, order, op, &source));
+    }
+    with_data!(Data, data, v => run(v.as_mut_slice(), lanes, op, order))
 }
 
-/// Scans one typed buffer in place (numpy's order along each lane unless `order` allows the
-/// blocked one).
-pub fn scan_in_place<T: Element>(data: &mut [T], geometry: &Geometry, order: Order) {
-    scan(data, geometry, order, &InPlace);
-}
-
-fn scan<A: Element>(dst: &mut [A], g: &Geometry, order: Order, fill: &dyn Source<A>) {
-    if dst.is_empty() {
+fn scan_slice<A: Element, M: Monoid<A>>(
+    dst: &mut [A],
+    lanes: &Lanes,
+    order: Order,
+    op: ScanOp,
+    fill: &dyn Source<A>,
+) {
+    let g = &lanes.geometry;
+    if dst.is_empty() || g.lane_len == 0 {
         return;
     }
     let threads = rayon::current_num_threads();
-    let parallel = dst.len() >= PARALLEL_MIN_ELEMENTS && threads > 1;
+    // Integers, and max and min, are exact in any order; other float scans take blocks only
+    // when asked to be fast.
+    let reorders = order != Order::Exact || !A::DTYPE.is_float() || !op.rounds();
+    let job = Job {
+        lanes,
+        fill,
+        blocked: reorders && threads >= BLOCKED_MIN_THREADS,
+        parallel: dst.len() >= PARALLEL_MIN_ELEMENTS && threads > 1,
+        threads,
+    };
     let lane = g.lane_len as usize;
     let cols = g.cols as usize;
     if cols == 1 {
-        // Integers are exact in any order; floats take blocks only when asked to be fast.
-        let blocked = lane >= 2 * BLOCK
-            && threads >= BLOCKED_MIN_THREADS
-            && (order != Order::Exact || !A::DTYPE.is_float());
-        let lanes = dst.len() / lane;
-        if parallel && (lanes >= threads || !blocked) {
-            dst.par_chunks_mut(lane).enumerate().for_each(|(k, l)| {
-                scan_lane(l, k * lane, None, fill);
-            });
+        let count = dst.len() / lane;
+        if job.parallel && count >= threads {
+            dst.par_chunks_mut(lane)
+                .enumerate()
+                .for_each(|(k, l)| scan_lane::<A, M>(l, k * lane, &job, false));
         } else {
             for (k, l) in dst.chunks_mut(lane).enumerate() {
-                if blocked && parallel {
-                    scan_blocked(l, k * lane, fill);
-                } else {
-                    scan_lane(l, k * lane, None, fill);
-                }
+                scan_lane::<A, M>(l, k * lane, &job, job.parallel);
             }
         }
         return;
     }
     let block = lane * cols;
     let outer = dst.len() / block;
-    if parallel && outer >= threads {
+    if job.parallel && outer >= threads {
         dst.par_chunks_mut(block)
             .enumerate()
-            .for_each(|(o, b)| scan_rows(b, o * block, cols, 0..cols, fill));
-    } else if parallel {
+            .for_each(|(o, b)| scan_rows::<A, M>(b, o * block, cols, 0..cols, &job));
+    } else if job.parallel {
         for (o, b) in dst.chunks_mut(block).enumerate() {
-            scan_rows_split(b, o * block, cols, threads, fill);
+            scan_rows_split::<A, M>(b, o * block, cols, &job);
         }
     } else {
         for (o, b) in dst.chunks_mut(block).enumerate() {
-            scan_rows(b, o * block, cols, 0..cols, fill);
+            scan_rows::<A, M>(b, o * block, cols, 0..cols, &job);
         }
     }
 }
 
-/// Scans one lane sequentially, continuing from `carry` (the sum of everything before it in
-/// its lane) or, without one, copying its first element; returns the last value.
-fn scan_lane<A: Element>(
-    lane: &mut [A],
-    offset: usize,
-    carry: Option<A>,
-    fill: &dyn Source<A>,
-) -> Option<A> {
-    let mut acc = carry;
-    for (p, piece) in lane.chunks_mut(PIECE).enumerate() {
-        acc = Some(fill.scan(piece, offset + p * PIECE, acc));
-    }
-    acc
+/// The non-empty segments of a lane of `len` elements, as element ranges.
+fn runs(lanes: &Lanes) -> impl Iterator<Item = Range<usize>> + '_ {
+    lanes
+        .segments
+        .offsets()
+        .windows(2)
+        .filter(|w| w[1] > w[0])
+        .map(|w| w[0] as usize..w[1] as usize)
 }
 
-/// The fast order of one long lane: every block's sum in parallel, read straight from the
-/// input; the running totals in order; then every block in parallel from its running total.
-fn scan_blocked<A: Element>(lane: &mut [A], offset: usize, fill: &dyn Source<A>) {
-    let sums: Vec<A> = lane
-        .par_chunks(BLOCK)
-        .enumerate()
-        .map(|(b, block)| fill.sum(block, offset + b * BLOCK))
-        .collect();
+/// Scans one contiguous lane, segment by segment; with `split`, its segments (or the blocks
+/// of a long one) run in parallel.
+fn scan_lane<A: Element, M: Monoid<A>>(lane: &mut [A], offset: usize, job: &Job<A>, split: bool) {
+    let long = |n: usize| split && job.blocked && n >= 2 * BLOCK;
+    if !split {
+        for r in runs(job.lanes) {
+            scan_run::<A, M>(&mut lane[r.clone()], offset + r.start, None, job, job.fill);
+        }
+        return;
+    }
+    // Groups of whole segments of about a block each, so that many short segments make few
+    // tasks; a long segment is its own group and is scanned in blocks.
+    let mut groups: Vec<(Range<usize>, &mut [A])> = Vec::new();
+    let mut rest: &mut [A] = lane;
+    let mut consumed = 0usize;
+    for r in runs(job.lanes) {
+        let cuts = [
+            (long(r.len()) && r.start > consumed).then_some(r.start),
+            (long(r.len()) || r.end - consumed >= BLOCK).then_some(r.end),
+        ];
+        for at in cuts.into_iter().flatten() {
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(at - consumed);
+            groups.push((consumed..at, head));
+            rest = tail;
+            consumed = at;
+        }
+    }
+    if !rest.is_empty() {
+        let end = consumed + rest.len();
+        groups.push((consumed..end, rest));
+    }
+    groups.into_par_iter().for_each(|(range, slice)| {
+        for r in runs(job.lanes) {
+            if r.start < range.start || r.end > range.end {
+                continue;
+            }
+            let piece = &mut slice[r.start - range.start..r.end - range.start];
+            if long(r.len()) {
+                scan_blocked::<A, M>(piece, offset + r.start, job);
+            } else {
+                scan_run::<A, M>(piece, offset + r.start, None, job, job.fill);
+            }
+        }
+    });
+}
+
+/// Scans one run (a segment of a lane) sequentially in the job's direction, continuing
+/// `carry` (everything before it in scan order); returns the inclusive value of its last
+/// element in scan order.
+fn scan_run<A: Element, M: Monoid<A>>(
+    run: &mut [A],
+    offset: usize,
+    mut carry: Option<A>,
+    job: &Job<A>,
+    fill: &dyn Source<A>,
+) -> Option<A> {
+    let exclusive = job.lanes.exclusive;
+    let n = run.len();
+    if job.lanes.reverse {
+        let mut end = n;
+        while end > 0 {
+            let start = end.saturating_sub(PIECE);
+            let piece = &mut run[start..end];
+            fill.fill(piece, offset + start);
+            carry = scan_iter::<A, M>(piece.iter_mut().rev(), carry, exclusive);
+            end = start;
+        }
+    } else {
+        for (p, piece) in run.chunks_mut(PIECE).enumerate() {
+            fill.fill(piece, offset + p * PIECE);
+            carry = scan_iter::<A, M>(piece.iter_mut(), carry, exclusive);
+        }
+    }
+    carry
+}
+
+/// The sequential scan of values in iteration order, continuing `carry` or, without one,
+/// starting from the first value (numpy copies it: no identity is combined in).
+#[inline(always)]
+fn scan_iter<'a, A: Element, M: Monoid<A>>(
+    mut it: impl Iterator<Item = &'a mut A>,
+    carry: Option<A>,
+    exclusive: bool,
+) -> Option<A> {
+    let first = it.next()?;
+    let x0 = *first;
+    let mut acc = match carry {
+        Some(c) => M::combine(c, x0),
+        None => x0,
+    };
+    if exclusive {
+        *first = carry.unwrap_or_else(M::empty);
+        for x in it {
+            let v = *x;
+            *x = acc;
+            acc = M::combine(acc, v);
+        }
+    } else {
+        *first = acc;
+        for x in it {
+            acc = M::combine(acc, *x);
+            *x = acc;
+        }
+    }
+    Some(acc)
+}
+
+/// The combination of `xs` in order (addition: eight interleaved partial sums, combined as a
+/// fixed tree, which vectorise).
+fn reduce<A: Element, M: Monoid<A>>(xs: &[A], reverse: bool) -> A {
+    if M::PARTIALS {
+        let mut parts = [M::identity(); 8];
+        let chunks = xs.chunks_exact(8);
+        let rest = chunks.remainder();
+        for c in chunks {
+            for k in 0..8 {
+                parts[k] = M::combine(parts[k], c[k]);
+            }
+        }
+        for (k, &x) in rest.iter().enumerate() {
+            parts[k] = M::combine(parts[k], x);
+        }
+        let [a, b, c, d, e, f, g, h] = parts;
+        let left = M::combine(M::combine(a, b), M::combine(c, d));
+        return M::combine(left, M::combine(M::combine(e, f), M::combine(g, h)));
+    }
+    let fold = |acc: A, &x: &A| M::combine(acc, x);
+    if reverse {
+        xs.iter().rev().fold(M::identity(), fold)
+    } else {
+        xs.iter().fold(M::identity(), fold)
+    }
+}
+
+/// The fast order of one long run: every block filled and reduced in parallel, the running
+/// totals in scan order, then every block scanned in parallel from its running total.
+fn scan_blocked<A: Element, M: Monoid<A>>(run: &mut [A], offset: usize, job: &Job<A>) {
+    let reverse = job.lanes.reverse;
+    let n = run.len();
+    // Blocks in scan order: from the start, or (reverse) from the end.
+    let block_start = |b: usize| {
+        if reverse {
+            n.saturating_sub((b + 1) * BLOCK)
+        } else {
+            b * BLOCK
+        }
+    };
+    let sum_block = |(b, block): (usize, &mut [A])| {
+        let start = block_start(b);
+        for (p, piece) in block.chunks_mut(PIECE).enumerate() {
+            job.fill.fill(piece, offset + start + p * PIECE);
+        }
+        reduce::<A, M>(block, reverse)
+    };
+    let sums: Vec<A> = if reverse {
+        run.par_rchunks_mut(BLOCK)
+            .enumerate()
+            .map(sum_block)
+            .collect()
+    } else {
+        run.par_chunks_mut(BLOCK)
+            .enumerate()
+            .map(sum_block)
+            .collect()
+    };
     let mut carry: Option<A> = None;
     let carries: Vec<Option<A>> = sums
         .iter()
         .map(|&s| {
             let before = carry;
-            carry = Some(carry.map_or(s, |c| c.accumulate(s)));
+            carry = Some(carry.map_or(s, |c| M::combine(c, s)));
             before
         })
         .collect();
-    lane.par_chunks_mut(BLOCK)
-        .zip(carries)
-        .enumerate()
-        .for_each(|(b, (block, c))| {
-            scan_lane(block, offset + b * BLOCK, c, fill);
-        });
+    // The blocks already hold the loop dtype.
+    let filled = InPlace { nan_to: None };
+    let scan_block = |(b, (block, c)): (usize, (&mut [A], Option<A>))| {
+        scan_run::<A, M>(block, offset + block_start(b), c, job, &filled);
+    };
+    if reverse {
+        run.par_rchunks_mut(BLOCK)
+            .zip(carries)
+            .enumerate()
+            .for_each(scan_block);
+    } else {
+        run.par_chunks_mut(BLOCK)
+            .zip(carries)
+            .enumerate()
+            .for_each(scan_block);
+    }
 }
 
-/// Adds each row into the next over columns `cols_range` of one block of `lane` rows: every
-/// column keeps numpy's order, and the inner loop runs along contiguous memory.
-fn scan_rows<A: Element>(
+/// Scans columns `range` of one block of `lane` rows, segment by segment: every row is
+/// combined into the next (the one above, in reverse) along contiguous memory, so every
+/// column keeps numpy's order.
+fn scan_rows<A: Element, M: Monoid<A>>(
     block: &mut [A],
     offset: usize,
     cols: usize,
-    range: std::ops::Range<usize>,
-    fill: &dyn Source<A>,
+    range: Range<usize>,
+    job: &Job<A>,
 ) {
-    let rows = block.len() / cols;
-    let whole = range.start == 0 && range.end == cols;
+    for r in runs(job.lanes) {
+        scan_row_run::<A, M>(block, offset, cols, range.clone(), r, job);
+    }
+}
+
+fn scan_row_run<A: Element, M: Monoid<A>>(
+    block: &mut [A],
+    offset: usize,
+    cols: usize,
+    range: Range<usize>,
+    rows: Range<usize>,
+    job: &Job<A>,
+) {
+    let (reverse, exclusive) = (job.lanes.reverse, job.lanes.exclusive);
+    let width = range.len();
+    let whole = width == cols;
     // Whole rows are cast several at a time; partial rows one segment at a time.
-    let rows_per_fill = if whole { (PIECE / cols).max(1) } else { 1 };
-    let mut r0 = 0;
-    while r0 < rows {
-        let r1 = (r0 + rows_per_fill).min(rows);
+    let per_fill = (PIECE / width).max(1);
+    let fill_rows = |block: &mut [A], lo: usize, hi: usize| {
         if whole {
-            fill.fill(&mut block[r0 * cols..r1 * cols], offset + r0 * cols);
+            job.fill
+                .fill(&mut block[lo * cols..hi * cols], offset + lo * cols);
         } else {
-            for r in r0..r1 {
+            for r in lo..hi {
                 let seg = r * cols + range.start..r * cols + range.end;
-                fill.fill(&mut block[seg.clone()], offset + seg.start);
+                job.fill.fill(&mut block[seg.clone()], offset + seg.start);
             }
         }
-        for r in r0.max(1)..r1 {
-            let (above, below) = block.split_at_mut(r * cols);
-            let prev = &above[(r - 1) * cols + range.start..(r - 1) * cols + range.end];
-            let cur = &mut below[range.clone()];
-            for (c, &p) in cur.iter_mut().zip(prev) {
-                *c = p.accumulate(*c);
+    };
+    // Rows in scan order, and the running values of an exclusive scan.
+    let order: Vec<usize> = if reverse {
+        rows.clone().rev().collect()
+    } else {
+        rows.clone().collect()
+    };
+    let mut acc: Vec<A> = Vec::new();
+    for (i, group) in order.chunks(per_fill).enumerate() {
+        let (lo, hi) = (
+            *group.iter().min().unwrap(),
+            *group.iter().max().unwrap() + 1,
+        );
+        fill_rows(block, lo, hi);
+        for (j, &r) in group.iter().enumerate() {
+            let first = i == 0 && j == 0;
+            let cur = r * cols + range.start..r * cols + range.end;
+            if exclusive {
+                if first {
+                    acc = block[cur.clone()].to_vec();
+                    block[cur].fill(M::empty());
+                } else {
+                    for (x, a) in block[cur].iter_mut().zip(acc.iter_mut()) {
+                        let v = *x;
+                        *x = *a;
+                        *a = M::combine(*a, v);
+                    }
+                }
+                continue;
+            }
+            if first {
+                continue;
+            }
+            let prev_row = if reverse { r + 1 } else { r - 1 };
+            let prev = prev_row * cols + range.start..prev_row * cols + range.end;
+            let (p, c) = if reverse {
+                let (lower, upper) = block.split_at_mut(prev.start);
+                (&upper[..width], &mut lower[cur])
+            } else {
+                let (upper, lower) = block.split_at_mut(cur.start);
+                (&upper[prev], &mut lower[..width])
+            };
+            for (x, &before) in c.iter_mut().zip(p) {
+                *x = M::combine(before, *x);
             }
         }
-        r0 = r1;
     }
 }
 
 /// [`scan_rows`] of one tall block with its columns split across threads.
-fn scan_rows_split<A: Element>(
+fn scan_rows_split<A: Element, M: Monoid<A>>(
     block: &mut [A],
     offset: usize,
     cols: usize,
-    threads: usize,
-    fill: &dyn Source<A>,
+    job: &Job<A>,
 ) {
-    let width = cols.div_ceil(threads).max(64);
+    let width = cols.div_ceil(job.threads).max(64);
     let shared = SharedBlock(block.as_mut_ptr(), block.len());
     (0..cols.div_ceil(width)).into_par_iter().for_each(|i| {
         let range = i * width..((i + 1) * width).min(cols);
         // SAFETY: each task reads and writes only columns `range` of the block, which no other
         // task touches, and the block outlives the parallel loop.
         let block = unsafe { std::slice::from_raw_parts_mut(shared.ptr(), shared.1) };
-        scan_rows(block, offset, cols, range, fill);
+        scan_rows::<A, M>(block, offset, cols, range, job);
     });
 }
 
@@ -307,18 +497,84 @@ impl<T> SharedBlock<T> {
     }
 }
 
+/// The int64 positions along the axis of the running maximum (`max`) or minimum of `x` (in
+/// the loop dtype), by torch's rule: element i takes over when it is NaN, or when the running
+/// value is not NaN and `x[i] >= acc` (`<=` for the minimum), so ties take the element scanned
+/// last and the latest NaN wins. Exclusive scans give each element the position of the
+/// extreme strictly before it, and -1 where there is none.
+pub(crate) fn extreme_indices(x: &DataRef<'_>, lanes: &Lanes, max: bool) -> Vec<i64> {
+    with_data!(DataRef, x, v => indices_of(v, lanes, max))
+}
+
+fn indices_of<A: Element>(x: &[A], lanes: &Lanes, max: bool) -> Vec<i64> {
+    let g = &lanes.geometry;
+    let mut out = vec![-1i64; x.len()];
+    if x.is_empty() || g.lane_len == 0 {
+        return out;
+    }
+    let (lane, cols) = (g.lane_len as usize, g.cols as usize);
+    let takes =
+        |v: A, acc: A| v.is_nan() || (!acc.is_nan() && if max { v >= acc } else { v <= acc });
+    let block = lane * cols;
+    out.par_chunks_mut(block)
+        .zip(x.par_chunks(block))
+        .for_each(|(out, x)| {
+            for c in 0..cols {
+                for r in runs(lanes) {
+                    let positions: Box<dyn Iterator<Item = usize>> = if lanes.reverse {
+                        Box::new(r.rev())
+                    } else {
+                        Box::new(r)
+                    };
+                    let mut best: Option<(A, i64)> = None;
+                    for p in positions {
+                        let i = p * cols + c;
+                        let before = best.map_or(-1, |b| b.1);
+                        best = match best {
+                            Some((acc, _)) if !takes(x[i], acc) => best,
+                            _ => Some((x[i], p as i64)),
+                        };
+                        out[i] = if lanes.exclusive {
+                            before
+                        } else {
+                            best.unwrap().1
+                        };
+                    }
+                }
+            }
+        });
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout::{Geometry, Segments};
 
-    fn sequential<T: Element>(data: &[T], g: &Geometry) -> Vec<T> {
-        let (rows, cols, lane) = (g.rows as usize, g.cols as usize, g.lane_len as usize);
+    /// The plain sequential fold of every run in scan order, written element by element.
+    fn fold<A: Element, M: Monoid<A>>(data: &[A], lanes: &Lanes) -> Vec<A> {
+        let g = &lanes.geometry;
+        let (lane, cols) = (g.lane_len as usize, g.cols as usize);
         let mut out = data.to_vec();
-        for l in 0..rows / lane {
+        for l in 0..(g.rows as usize / lane) {
             for c in 0..cols {
-                for r in 1..lane {
-                    let i = (l * lane + r) * cols + c;
-                    out[i] = out[i - cols].accumulate(out[i]);
+                for r in runs(lanes) {
+                    let mut pos: Vec<usize> = r.collect();
+                    if lanes.reverse {
+                        pos.reverse();
+                    }
+                    let mut acc: Option<A> = None;
+                    for p in pos {
+                        let i = (l * lane + p) * cols + c;
+                        let x = data[i];
+                        let next = acc.map_or(x, |a| M::combine(a, x));
+                        out[i] = if lanes.exclusive {
+                            acc.unwrap_or_else(M::empty)
+                        } else {
+                            next
+                        };
+                        acc = Some(next);
+                    }
                 }
             }
         }
@@ -333,34 +589,43 @@ mod tests {
         pool.install(f)
     }
 
-    fn geometry(rows: usize, cols: usize, lane: usize) -> Geometry {
-        Geometry {
+    fn lanes(rows: usize, cols: usize, lane: usize) -> Lanes {
+        Lanes::plain(Geometry {
             rows: rows as u64,
             cols: cols as u64,
             lane_len: lane as u64,
+        })
+    }
+
+    fn scan_i64(data: &[i64], l: &Lanes, op: ScanOp, order: Order) -> Vec<i64> {
+        let src: Vec<i32> = data.iter().map(|&x| x as i32).collect();
+        match scan(&DataRef::Int32(&src), DType::Int64, l, op, order) {
+            Data::Int64(v) => v,
+            _ => unreachable!(),
         }
     }
 
     #[test]
     fn seed_examples() {
-        let mut v = vec![5i64, 6, 7, 8, 9, 10, 11, 12, 19, 25];
-        scan_in_place(&mut v, &geometry(10, 1, 10), Order::Fast);
-        assert_eq!(v, [5, 11, 18, 26, 35, 45, 56, 68, 87, 112]);
-        let mut m = vec![1i64, 4, 0, 7, 0, 9, 5, 0, 3, 12, 0, 5];
-        scan_in_place(&mut m, &geometry(12, 1, 3), Order::Fast);
-        assert_eq!(m, [1, 5, 5, 7, 7, 16, 5, 5, 8, 12, 12, 17]);
+        let v = [5i64, 6, 7, 8, 9, 10, 11, 12, 19, 25];
+        let r = scan_i64(&v, &lanes(10, 1, 10), ScanOp::Sum, Order::Fast);
+        assert_eq!(r, [5, 11, 18, 26, 35, 45, 56, 68, 87, 112]);
+        let m = [1i64, 4, 0, 7, 0, 9, 5, 0, 3, 12, 0, 5];
+        let r = scan_i64(&m, &lanes(12, 1, 3), ScanOp::Sum, Order::Fast);
+        assert_eq!(r, [1, 5, 5, 7, 7, 16, 5, 5, 8, 12, 12, 17]);
     }
 
-    /// Every parallel split (lanes, blocks of long lanes, outer blocks, column ranges) at sizes
-    /// that divide unevenly, in place and cast, against the sequential loop; integers must
-    /// match exactly. Two threads take the sequential lane loop, four the blocked one.
+    /// Every parallel split (lanes, blocks of long runs, groups of segments, outer blocks,
+    /// column ranges) at sizes that divide unevenly, for every combine, forward and reverse,
+    /// inclusive and exclusive, with and without segments, against the plain fold; integers
+    /// must match exactly. Two threads take the sequential run loop, four the blocked one.
     #[test]
-    fn parallel_paths_match_sequential() {
+    fn parallel_paths_match_the_fold() {
         let cases = [
             (1 << 17, 1, 1 << 17),
             (37 * BLOCK + 12345, 1, 37 * BLOCK + 12345),
             (2 * BLOCK + 1, 1, 2 * BLOCK + 1),
-            (100_003, 1, 7),
+            (100_002, 1, 7),
             (1 << 10, 300, 1 << 10),
             (4000, 40, 1000),
             (70_001, 3, 70_001),
@@ -371,50 +636,107 @@ mod tests {
                 let data: Vec<i64> = (0..rows * cols)
                     .map(|i| (i as i64 * 7919) % 1000 - 500)
                     .collect();
-                let g = geometry(rows, cols, lane);
-                let want = sequential(&data, &g);
-                let what = format!("rows {rows} cols {cols} lane {lane} threads {threads}");
-                for order in [Order::Fast, Order::Exact] {
-                    let mut fast = data.clone();
-                    with_threads(threads, || scan_in_place(&mut fast, &g, order));
-                    assert_eq!(fast, want, "in place: {what} {order:?}");
-                    let src: Vec<i32> = data.iter().map(|&x| x as i32).collect();
-                    let fused = with_threads(threads, || {
-                        cumsum(&DataRef::Int32(&src), DType::Int64, &g, order)
-                    });
-                    assert!(
-                        matches!(&fused, Data::Int64(v) if *v == want),
-                        "cast: {what}"
-                    );
+                let segments = [
+                    Segments::whole(lane as u64),
+                    // Empty segments at both ends and in the middle, one long segment.
+                    Segments::new(
+                        &[
+                            0,
+                            0,
+                            1,
+                            lane as i64 / 3,
+                            lane as i64 / 3,
+                            lane as i64,
+                            lane as i64,
+                        ],
+                        lane as u64,
+                    )
+                    .unwrap(),
+                ];
+                for (s, reverse, exclusive) in [
+                    (0, false, false),
+                    (0, true, false),
+                    (0, false, true),
+                    (1, true, true),
+                    (1, false, false),
+                ] {
+                    let mut l = lanes(rows, cols, lane);
+                    l.segments = segments[s].clone();
+                    l.reverse = reverse;
+                    l.exclusive = exclusive;
+                    for op in [ScanOp::Sum, ScanOp::Max, ScanOp::Prod] {
+                        let want = with_monoid!(op, M => fold::<i64, M>(&data, &l));
+                        let what = format!(
+                            "{op} rows {rows} cols {cols} lane {lane} threads {threads} \
+                             segments {s} reverse {reverse} exclusive {exclusive}"
+                        );
+                        let got = with_threads(threads, || scan_i64(&data, &l, op, Order::Fast));
+                        assert_eq!(got, want, "cast: {what}");
+                        let mut d = Data::Int64(data.clone());
+                        with_threads(threads, || scan_data(&mut d, &l, op, Order::Exact));
+                        assert_eq!(d, Data::Int64(want), "in place: {what}");
+                    }
                 }
             }
         }
     }
 
-    /// The exact order is numpy's loop bit for bit; the blocked order of a long float lane is
-    /// not, but gives the same bits whatever the number of threads that takes it.
+    /// A segment per element, and many short segments over a long lane.
+    #[test]
+    fn many_segments() {
+        let n = 3 * BLOCK + 17;
+        let data: Vec<i64> = (0..n as i64).map(|i| i % 13 - 6).collect();
+        let mut l = lanes(n, 1, n);
+        let per_element: Vec<i64> = (0..=n as i64).collect();
+        let every_fifth: Vec<i64> = (0..n as i64).step_by(5).chain([n as i64]).collect();
+        for offsets in [per_element, every_fifth] {
+            l.segments = Segments::new(&offsets, n as u64).unwrap();
+            for (reverse, exclusive) in [(false, false), (true, true)] {
+                l.reverse = reverse;
+                l.exclusive = exclusive;
+                let want = fold::<i64, crate::op::Add>(&data, &l);
+                let got = with_threads(BLOCKED_MIN_THREADS, || {
+                    scan_i64(&data, &l, ScanOp::Sum, Order::Fast)
+                });
+                assert_eq!(got, want, "reverse {reverse} exclusive {exclusive}");
+            }
+        }
+    }
+
+    /// The exact order is numpy's loop bit for bit (reverse: numpy's loop on the flipped
+    /// lane); the blocked order of a long float lane is not, but gives the same bits whatever
+    /// the number of threads that takes it.
     #[test]
     fn float_orders() {
         let n = 160 * BLOCK + 77;
         let data: Vec<f32> = (0..n)
             .map(|i| ((i * 2654435761usize) % 1000) as f32 / 997.0)
             .collect();
-        let g = geometry(n, 1, n);
-        let want = sequential(&data, &g);
-        let run = |threads, order| {
-            with_threads(threads, || {
-                match cumsum(&DataRef::Float32(&data), DType::Float32, &g, order) {
-                    Data::Float32(v) => v.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
-                    _ => unreachable!(),
-                }
-            })
-        };
-        let want: Vec<u32> = want.iter().map(|x| x.to_bits()).collect();
-        assert_eq!(run(BLOCKED_MIN_THREADS, Order::Exact), want);
-        assert_eq!(run(2, Order::Fast), want, "two threads take numpy's loop");
-        let blocked = run(BLOCKED_MIN_THREADS, Order::Fast);
-        assert_eq!(blocked, run(BLOCKED_MIN_THREADS + 3, Order::Fast));
-        assert_ne!(blocked, want, "the blocked order differs somewhere");
+        for reverse in [false, true] {
+            let mut l = lanes(n, 1, n);
+            l.reverse = reverse;
+            let bits = |v: Vec<f32>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            let want = bits(fold::<f32, crate::op::Add>(&data, &l));
+            let run = |threads, order| {
+                with_threads(threads, || {
+                    match scan(
+                        &DataRef::Float32(&data),
+                        DType::Float32,
+                        &l,
+                        ScanOp::Sum,
+                        order,
+                    ) {
+                        Data::Float32(v) => bits(v),
+                        _ => unreachable!(),
+                    }
+                })
+            };
+            assert_eq!(run(BLOCKED_MIN_THREADS, Order::Exact), want);
+            assert_eq!(run(2, Order::Fast), want, "two threads take numpy's loop");
+            let blocked = run(BLOCKED_MIN_THREADS, Order::Fast);
+            assert_eq!(blocked, run(BLOCKED_MIN_THREADS + 3, Order::Fast));
+            assert_ne!(blocked, want, "the blocked order differs somewhere");
+        }
     }
 
     #[test]
@@ -423,15 +745,69 @@ mod tests {
         assert!(n >= PARALLEL_MIN_ELEMENTS);
         let data = vec![-0.0f64; n];
         let out = with_threads(BLOCKED_MIN_THREADS, || {
-            cumsum(
+            scan(
                 &DataRef::Float64(&data),
                 DType::Float64,
-                &geometry(n, 1, n),
+                &lanes(n, 1, n),
+                ScanOp::Sum,
                 Order::Fast,
             )
         });
         assert!(
             matches!(&out, Data::Float64(v) if v.iter().all(|x| x.to_bits() == (-0.0f64).to_bits()))
         );
+    }
+
+    #[test]
+    fn nan_scans_replace_before_the_cast() {
+        let data = [f64::NAN, 2.0, f64::NAN, 3.0];
+        let l = lanes(4, 1, 4);
+        let r = scan(
+            &DataRef::Float64(&data),
+            DType::Int64,
+            &l,
+            ScanOp::NanProd,
+            Order::Fast,
+        );
+        assert_eq!(r, Data::Int64(vec![1, 2, 2, 6]));
+        let r = scan(
+            &DataRef::Float64(&[f64::NAN, -0.0]),
+            DType::Float64,
+            &lanes(2, 1, 2),
+            ScanOp::NanSum,
+            Order::Fast,
+        );
+        assert!(matches!(r, Data::Float64(v) if v.iter().all(|x| x.to_bits() == 0)));
+    }
+
+    #[test]
+    fn extreme_indices_follow_torch() {
+        let x = [1.0f64, 3.0, 3.0, f64::NAN, 5.0, f64::NAN, 0.0];
+        let l = lanes(7, 1, 7);
+        assert_eq!(
+            extreme_indices(&DataRef::Float64(&x), &l, true),
+            [0, 1, 2, 3, 3, 5, 5]
+        );
+        let y = [2i32, 1, 1, 4, 0];
+        assert_eq!(
+            extreme_indices(&DataRef::Int32(&y), &l_of(5), false),
+            [0, 1, 2, 2, 4]
+        );
+        let mut e = l_of(5);
+        e.exclusive = true;
+        assert_eq!(
+            extreme_indices(&DataRef::Int32(&y), &e, false),
+            [-1, 0, 1, 2, 2]
+        );
+        e.reverse = true;
+        e.exclusive = false;
+        assert_eq!(
+            extreme_indices(&DataRef::Int32(&y), &e, true),
+            [3, 3, 3, 3, 4]
+        );
+    }
+
+    fn l_of(n: usize) -> Lanes {
+        lanes(n, 1, n)
     }
 }

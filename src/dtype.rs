@@ -96,11 +96,17 @@ impl DType {
     /// The dtype `np.cumsum` accumulates in when neither `dtype` nor `out` is given:
     /// bool and signed ints go to int64, unsigned ints to uint64, floats keep theirs.
     pub fn cumsum_default(self) -> DType {
-        match self.kind() {
-            Kind::Bool | Kind::Signed => DType::Int64,
-            Kind::Unsigned => DType::UInt64,
-            Kind::Float => self,
-        }
+        crate::op::ScanOp::Sum.result_dtype(self)
+    }
+
+    /// True for int8 ... int64.
+    pub fn is_signed(self) -> bool {
+        self.kind() == Kind::Signed
+    }
+
+    /// True for uint8 ... uint64.
+    pub fn is_unsigned(self) -> bool {
+        self.kind() == Kind::Unsigned
     }
 
     /// `np.result_type(a, b)`: the smallest dtype both cast to safely.
@@ -215,6 +221,7 @@ pub trait Element:
     + Send
     + Sync
     + PartialEq
+    + PartialOrd
     + fmt::Debug
     + Default
     + 'static
@@ -225,14 +232,33 @@ pub trait Element:
     fn to_scalar(self) -> Scalar;
     #[doc(hidden)]
     fn from_scalar(s: Scalar) -> Self;
-    /// numpy's addition for this dtype: wrapping for ints, IEEE for floats (float16 rounds
-    /// every partial sum to float16), logical OR for bool.
+    /// numpy's addition: wrapping for ints, IEEE for floats (float16 rounds every partial
+    /// sum to float16), logical OR for bool.
     #[doc(hidden)]
-    fn accumulate(self, x: Self) -> Self;
-    /// The identity of `accumulate`: -0.0 for floats (so `x + identity` is `x` bit for bit,
-    /// signed zeros included), 0 for ints, false for bool.
+    fn add(self, x: Self) -> Self;
+    /// numpy's multiplication: wrapping for ints, IEEE for floats, logical AND for bool.
     #[doc(hidden)]
-    fn identity() -> Self;
+    fn mul(self, x: Self) -> Self;
+    /// The larger value: NaN propagates (the first NaN's bits), and +0.0 is larger than -0.0
+    /// (IEEE 754-2019 `maximum`).
+    #[doc(hidden)]
+    fn max_of(self, x: Self) -> Self;
+    /// The smaller value: NaN propagates (the first NaN's bits), and -0.0 is smaller than
+    /// +0.0 (IEEE 754-2019 `minimum`).
+    #[doc(hidden)]
+    fn min_of(self, x: Self) -> Self;
+    /// numpy's `logaddexp` (floats only: the scan family never asks it of an integer).
+    #[doc(hidden)]
+    fn logaddexp(self, x: Self) -> Self;
+    /// True for a float NaN.
+    #[doc(hidden)]
+    fn is_nan(self) -> bool;
+    /// The lowest value (-inf for floats).
+    #[doc(hidden)]
+    fn lowest() -> Self;
+    /// The highest value (+inf for floats).
+    #[doc(hidden)]
+    fn highest() -> Self;
 }
 
 macro_rules! int_element {
@@ -257,12 +283,35 @@ macro_rules! int_element {
                 }
             }
             #[inline(always)]
-            fn accumulate(self, x: Self) -> Self {
+            fn add(self, x: Self) -> Self {
                 self.wrapping_add(x)
             }
             #[inline(always)]
-            fn identity() -> Self {
-                0
+            fn mul(self, x: Self) -> Self {
+                self.wrapping_mul(x)
+            }
+            #[inline(always)]
+            fn max_of(self, x: Self) -> Self {
+                Ord::max(self, x)
+            }
+            #[inline(always)]
+            fn min_of(self, x: Self) -> Self {
+                Ord::min(self, x)
+            }
+            fn logaddexp(self, _: Self) -> Self {
+                unreachable!("logaddexp runs on floats only")
+            }
+            #[inline(always)]
+            fn is_nan(self) -> bool {
+                false
+            }
+            #[inline(always)]
+            fn lowest() -> Self {
+                <$t>::MIN
+            }
+            #[inline(always)]
+            fn highest() -> Self {
+                <$t>::MAX
             }
         }
     };
@@ -295,17 +344,40 @@ impl Element for bool {
         }
     }
     #[inline(always)]
-    fn accumulate(self, x: Self) -> Self {
+    fn add(self, x: Self) -> Self {
         self | x
     }
     #[inline(always)]
-    fn identity() -> Self {
+    fn mul(self, x: Self) -> Self {
+        self & x
+    }
+    #[inline(always)]
+    fn max_of(self, x: Self) -> Self {
+        self | x
+    }
+    #[inline(always)]
+    fn min_of(self, x: Self) -> Self {
+        self & x
+    }
+    fn logaddexp(self, _: Self) -> Self {
+        unreachable!("logaddexp runs on floats only")
+    }
+    #[inline(always)]
+    fn is_nan(self) -> bool {
         false
+    }
+    #[inline(always)]
+    fn lowest() -> Self {
+        false
+    }
+    #[inline(always)]
+    fn highest() -> Self {
+        true
     }
 }
 
 macro_rules! float_element {
-    ($t:ty, $d:ident, $to:expr, $from_f64:expr, $from_i64:expr, $from_u64:expr) => {
+    ($t:ty, $d:ident, $to:expr, $from_f64:expr, $from_i64:expr, $from_u64:expr, $logaddexp:expr) => {
         impl sealed::Sealed for $t {}
         impl Element for $t {
             const DTYPE: DType = DType::$d;
@@ -323,12 +395,49 @@ macro_rules! float_element {
                 }
             }
             #[inline(always)]
-            fn accumulate(self, x: Self) -> Self {
+            fn add(self, x: Self) -> Self {
                 self + x
             }
             #[inline(always)]
-            fn identity() -> Self {
-                -<$t>::from_scalar(Scalar::Float(0.0))
+            fn mul(self, x: Self) -> Self {
+                self * x
+            }
+            #[inline(always)]
+            fn max_of(self, x: Self) -> Self {
+                if self.is_nan() || self > x {
+                    self
+                } else if x.is_nan() || x > self {
+                    x
+                } else {
+                    // Equal: the same bits, or zeros of both signs, of which +0.0 is larger.
+                    <$t>::from_bits(self.to_bits() & x.to_bits())
+                }
+            }
+            #[inline(always)]
+            fn min_of(self, x: Self) -> Self {
+                if self.is_nan() || self < x {
+                    self
+                } else if x.is_nan() || x < self {
+                    x
+                } else {
+                    <$t>::from_bits(self.to_bits() | x.to_bits())
+                }
+            }
+            #[inline(always)]
+            fn logaddexp(self, x: Self) -> Self {
+                $logaddexp(self, x)
+            }
+            #[inline(always)]
+            fn is_nan(self) -> bool {
+                <$t>::is_nan(self)
+            }
+            #[inline(always)]
+            fn lowest() -> Self {
+                <$t>::NEG_INFINITY
+            }
+            #[inline(always)]
+            fn highest() -> Self {
+                <$t>::INFINITY
             }
         }
     };
@@ -340,7 +449,8 @@ float_element!(
     |x: f32| x as f64,
     |f: f64| f as f32,
     |i: i64| i as f32,
-    |u: u64| u as f32
+    |u: u64| u as f32,
+    logaddexp_f32
 );
 float_element!(
     f64,
@@ -348,7 +458,8 @@ float_element!(
     |x: f64| x,
     |f: f64| f,
     |i: i64| i as f64,
-    |u: u64| u as f64
+    |u: u64| u as f64,
+    logaddexp_f64
 );
 // float16 from an integer rounds once, through float64 only where float64 holds it exactly.
 float_element!(
@@ -357,8 +468,33 @@ float_element!(
     |x: f16| x.to_f64(),
     f16::from_f64,
     |i: i64| f16::from_f32(i as f32),
-    |u: u64| f16::from_f32(u as f32)
+    |u: u64| f16::from_f32(u as f32),
+    // numpy's float16 loops compute in float32 and round each result.
+    |a: f16, b: f16| f16::from_f32(logaddexp_f32(a.to_f32(), b.to_f32()))
 );
+
+macro_rules! logaddexp_fn {
+    ($name:ident, $t:ty) => {
+        /// numpy's `npy_logaddexp`: equal arguments are special-cased, so that -inf and -inf
+        /// give -inf (not NaN) and inf and inf give inf; NaN propagates.
+        fn $name(x: $t, y: $t) -> $t {
+            if x == y {
+                // Adding ln 2 leaves infinities alone.
+                return x + std::f64::consts::LN_2 as $t;
+            }
+            let d = x - y;
+            if d > 0.0 {
+                x + (-d).exp().ln_1p()
+            } else if d <= 0.0 {
+                y + d.exp().ln_1p()
+            } else {
+                d
+            }
+        }
+    };
+}
+logaddexp_fn!(logaddexp_f32, f32);
+logaddexp_fn!(logaddexp_f64, f64);
 
 /// Casts one element with numpy's unsafe-casting rules (see [`Element::from_scalar`]).
 #[inline(always)]

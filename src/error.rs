@@ -23,6 +23,13 @@ pub enum Error {
         out: Vec<usize>,
         expected: Vec<usize>,
     },
+    /// Segment offsets that are not `[0, ..., axis length]` without decreasing.
+    #[error("bad segment offsets: {0}")]
+    Segments(String),
+    /// numpy 2's `cumulative_sum` / `cumulative_prod` of an array of two or more dimensions
+    /// without an axis (numpy's message, double backticks included).
+    #[error("For arrays which have more than one dimension ``axis`` argument is required.")]
+    AxisRequired,
     /// A dtype name numpy would not understand, or one gpuscan does not handle.
     #[error("data type '{0}' not understood")]
     UnknownDType(String),

@@ -31,13 +31,15 @@ mod auto;
 pub mod calibrate;
 mod context;
 mod convert;
-pub mod cpu;
+mod cpu;
 mod dtype;
 mod error;
 mod gpu;
+pub mod layout;
 #[cfg(feature = "ndarray")]
 mod nd;
 pub mod npy;
+mod op;
 mod options;
 pub mod plan;
 mod resident;
@@ -50,7 +52,8 @@ pub use context::{Context, ContextOptions, DEFAULT_AUTO_THRESHOLD};
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
 pub use gpu::{Counters, Faults, ProbeReport};
-pub use options::{AxisIndex, Cumsum, Device, Order, Strategy};
+pub use op::ScanOp;
+pub use options::{AxisIndex, Cumsum, Device, Order, Scan, Strategy};
 pub use resident::GpuArray;
 
 /// The WGSL that the kernels are built from, for inspection and tooling.

@@ -6,69 +6,7 @@
 //! touches a GPU, so tests check it directly.
 
 use crate::error::{Error, Result};
-
-/// The scan as columns of a row-major matrix, segmented into lanes of `lane_len` rows.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct Geometry {
-    /// Rows (the product of the dimensions up to and including the axis).
-    pub rows: u64,
-    /// Columns: independent lanes side by side in memory.
-    pub cols: u64,
-    /// Rows per lane: a scan restarts at every multiple of it.
-    pub lane_len: u64,
-}
-
-impl Geometry {
-    /// Resolves a shape and numpy axis (`None` flattens) into a geometry and the result shape.
-    pub fn resolve(shape: &[usize], axis: Option<isize>) -> Result<(Geometry, Vec<usize>)> {
-        // numpy treats a 0-d array as 1-d of length 1.
-        let shape: Vec<usize> = if shape.is_empty() {
-            vec![1]
-        } else {
-            shape.to_vec()
-        };
-        let total: u64 = shape.iter().map(|&d| d as u64).product();
-        match axis {
-            None => Ok((
-                Geometry {
-                    rows: total,
-                    cols: 1,
-                    lane_len: total,
-                },
-                vec![total as usize],
-            )),
-            Some(a) => {
-                let ndim = shape.len();
-                let norm = if a < 0 { a + ndim as isize } else { a };
-                if norm < 0 || norm >= ndim as isize {
-                    return Err(Error::AxisOutOfBounds { axis: a, ndim });
-                }
-                let ax = norm as usize;
-                let outer: u64 = shape[..ax].iter().map(|&d| d as u64).product();
-                let cols: u64 = shape[ax + 1..].iter().map(|&d| d as u64).product();
-                let lane_len = shape[ax] as u64;
-                Ok((
-                    Geometry {
-                        rows: outer * lane_len,
-                        cols,
-                        lane_len,
-                    },
-                    shape,
-                ))
-            }
-        }
-    }
-
-    /// Number of elements.
-    pub fn len(&self) -> u64 {
-        self.rows * self.cols
-    }
-
-    /// True when there is nothing to scan.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
+pub use crate::layout::Geometry;
 
 /// Workgroup shape of the scan kernels; the WGSL prelude is generated from it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -652,65 +590,6 @@ mod tests {
             carry_out: false,
             in_place: false,
         }
-    }
-
-    #[test]
-    fn resolves_axes_like_numpy() {
-        let (g, shape) = Geometry::resolve(&[2, 3, 4], Some(1)).unwrap();
-        assert_eq!(
-            g,
-            Geometry {
-                rows: 6,
-                cols: 4,
-                lane_len: 3
-            }
-        );
-        assert_eq!(shape, vec![2, 3, 4]);
-        let (g, shape) = Geometry::resolve(&[2, 3, 4], None).unwrap();
-        assert_eq!(
-            g,
-            Geometry {
-                rows: 24,
-                cols: 1,
-                lane_len: 24
-            }
-        );
-        assert_eq!(shape, vec![24]);
-        let (g, _) = Geometry::resolve(&[2, 3, 4], Some(-1)).unwrap();
-        assert_eq!(
-            g,
-            Geometry {
-                rows: 24,
-                cols: 1,
-                lane_len: 4
-            }
-        );
-        let (g, _) = Geometry::resolve(&[2, 3, 4], Some(-3)).unwrap();
-        assert_eq!(
-            g,
-            Geometry {
-                rows: 2,
-                cols: 12,
-                lane_len: 2
-            }
-        );
-        let (_, shape) = Geometry::resolve(&[], Some(0)).unwrap();
-        assert_eq!(shape, vec![1]);
-        let e = Geometry::resolve(&[2, 3, 4], Some(3)).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "axis 3 is out of bounds for array of dimension 3"
-        );
-        let e = Geometry::resolve(&[2, 3, 4], Some(-4)).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "axis -4 is out of bounds for array of dimension 3"
-        );
-        let e = Geometry::resolve(&[], Some(1)).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "axis 1 is out of bounds for array of dimension 1"
-        );
     }
 
     #[test]
