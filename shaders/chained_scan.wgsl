@@ -65,7 +65,7 @@ struct Carry {
 }
 
 fn carry_of(value: Elem) -> Carry {
-    return Carry(value, IDENTITY);
+    return Carry(value, identity());
 }
 
 // `x` itself, through arithmetic the shader compiler cannot see through. Compilers may
@@ -85,7 +85,7 @@ fn carry_add(c: Carry, x: Elem) -> Carry {
         r.error = c.error + ((c.value - (r.value - back)) + (x - back));
         // Past overflow (or at NaN) the value stands alone: inf - inf would make the error NaN.
         if !(abs(r.value) <= MAX_FINITE) {
-            r.error = IDENTITY;
+            r.error = identity();
         }
     }
     return r;
@@ -93,7 +93,7 @@ fn carry_add(c: Carry, x: Elem) -> Carry {
 
 fn carry_total(c: Carry) -> Elem {
     // A zero error is skipped: -0.0 + 0.0 would lose the sign of a sum of negative zeros.
-    if COMPENSATED && c.error != IDENTITY {
+    if COMPENSATED && c.error != identity() {
         return c.value + c.error;
     }
     return c.value;
@@ -207,7 +207,7 @@ fn chained_scan(inv: Invocation) {
     // The tile row above which this column looks next, and whether it waited there in vain.
     var row = own.tile_row;
     var stuck = false;
-    var start = carry_of(IDENTITY);
+    var start = carry_of(identity());
     var start_row = 0u;
     // The tile row reduced in this round: the own tile first, then each fallback's.
     var reduced = own.tile_row;
@@ -278,9 +278,9 @@ fn chained_scan(inv: Invocation) {
     let s = own_scan;
     // A tile that did not know its inclusive prefix publishes it once folded.
     let folded = leader && own.tile_row > 0u && s.total_flag == 0u;
-    var inclusive = carry_of(IDENTITY);
+    var inclusive = carry_of(identity());
     if leader {
-        var prefix = IDENTITY;
+        var prefix = identity();
         if own.tile_row > 0u {
             var c = start;
             for (var r = start_row + 1u; r < own.tile_row; r++) {

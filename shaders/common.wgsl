@@ -1,7 +1,7 @@
 // Bindings and index arithmetic shared by every pass.
 //
-// The host prepends a generated prelude that defines `Elem` (the storage type), `IDENTITY`,
-// `combine` (the accumulation: `+`, or `|` for bool), `WORKGROUP_SIZE`, `ELEMS_PER_THREAD`,
+// The host prepends a generated prelude that defines `Elem` (the storage type), the operation
+// (`identity()`, `empty()`, `combine`, `load_value`), `WORKGROUP_SIZE`, `ELEMS_PER_THREAD`,
 // `IN_PLACE`, `elem_bits`/`elem_from_bits`, the `Invocation` builtins and the `Params` struct,
 // so host and shader share one source of those constants. Each pass declares binding 3
 // itself: values for most, atomic words for the chained scan.
@@ -23,6 +23,8 @@
 @group(0) @binding(4) var<storage, read> carry: array<Elem>;
 // Diagnostics the host reads back: fallbacks taken, mismatched publications.
 @group(0) @binding(5) var<storage, read_write> counters: array<atomic<u32>>;
+// Where every lane restarts besides its start, in scan order: `[0, ..., seg_lane_len]`.
+@group(0) @binding(6) var<storage, read> offsets: array<u32>;
 
 const COUNT_FALLBACKS: u32 = 0u;
 const COUNT_MISMATCHES: u32 = 1u;
@@ -30,13 +32,41 @@ const COUNT_SINK: u32 = 2u;
 
 fn load_item(i: u32) -> Elem {
     if IN_PLACE {
-        return dst[i];
+        return load_value(dst[i]);
     }
-    return src[i];
+    return load_value(src[i]);
 }
 
-// The first base-level row at or after `row` that starts a lane (`base_rows` or more: none).
+// The first segment offset at or after lane position `p` (at most `seg_lane_len`).
+fn segment_at_or_after(p: u32) -> u32 {
+    var lo = 0u;
+    var hi = params.segments - 1u;
+    while lo < hi {
+        let mid = (lo + hi) / 2u;
+        if offsets[mid] < p {
+            lo = mid + 1u;
+        } else {
+            hi = mid;
+        }
+    }
+    return offsets[lo];
+}
+
+// The first base-level row at or after `row` that starts a lane or a segment (`base_rows` or
+// more: none).
 fn next_head(row: u32) -> u32 {
+    if params.segments != 0u {
+        // The position of `row` in its lane: rows before the chunk's first lane start continue
+        // the lane of the row above the chunk.
+        var p: u32;
+        if row < params.first_head {
+            p = params.lane_pos + row;
+        } else {
+            p = (row - params.first_head) % params.seg_lane_len;
+        }
+        let ahead = segment_at_or_after(p) - p;
+        return row + min(ahead, 0xffffffffu - row);
+    }
     if row <= params.first_head {
         return params.first_head;
     }
@@ -55,7 +85,7 @@ fn last_base_row(item: u32) -> u32 {
 // The first lane start after `item`, given `head`, a lane start inside it: one lane later,
 // unless an item spans several lanes (upper levels of short lanes), which needs the division.
 fn head_after(item: u32, head: u32) -> u32 {
-    if params.lane_len >= params.span {
+    if params.lane_len >= params.span && params.segments == 0u {
         return head + params.lane_len;
     }
     return next_head(last_base_row(item) + 1u);
@@ -101,5 +131,9 @@ fn flat_workgroup(id: vec3<u32>) -> u32 {
 }
 
 fn item_index(row: u32, col: u32) -> u32 {
-    return params.offset + row * params.cols + col;
+    var r = row;
+    if params.flip != 0u {
+        r = params.rows - 1u - row;
+    }
+    return params.offset + r * params.cols + col;
 }

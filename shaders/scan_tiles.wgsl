@@ -37,7 +37,7 @@ fn scan_tiles(inv: Invocation) {
     }
     var values: array<Elem, ELEMS_PER_THREAD>;
     let s = scan_tile(tile, placement(inv), &values, true);
-    store_thread_rows(s.t, &values, s.rows.heads, thread_prefix(IDENTITY, s.scan));
+    store_thread_rows(s.t, &values, s.rows.heads, thread_prefix(identity(), s.scan));
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -58,7 +58,7 @@ fn scan_seeded(inv: Invocation) {
     }
     var values: array<Elem, ELEMS_PER_THREAD>;
     let s = scan_tile(tile, placement(inv), &values, false);
-    var tile_prefix = IDENTITY;
+    var tile_prefix = identity();
     if s.t.tile_row > 0u && s.t.col < params.cols {
         tile_prefix = aux[params.aux_offset + (s.t.tile_row - 1u) * params.cols + s.t.col];
     }

@@ -20,12 +20,22 @@ struct ThreadRows {
     heads: u32,
 }
 
+// The inclusive value of the row above the chunk in column `col`. An exclusive scan stored
+// the values before that row, so its input is carried too and combined in.
+fn carried(col: u32) -> Elem {
+    let above = carry[params.carry_offset + col];
+    if params.exclusive != 0u {
+        return combine(above, load_value(carry[params.carry_input_offset + col]));
+    }
+    return above;
+}
+
 // Scans this invocation's rows into `values` (inclusive, cut at lane starts). Every strategy
 // folds rows in this one order, so a tile's total is the same bits wherever it is computed.
 // The chunk's first row continues the carried row above it, if any.
 fn scan_thread_rows(t: TileThread, values: ptr<function, array<Elem, ELEMS_PER_THREAD>>) -> ThreadRows {
     var r: ThreadRows;
-    r.total = IDENTITY;
+    r.total = identity();
     r.flag = 0u;
     r.heads = 0u;
     let in_matrix = t.col < params.cols;
@@ -38,15 +48,15 @@ fn scan_thread_rows(t: TileThread, values: ptr<function, array<Elem, ELEMS_PER_T
         let row = t.first_row + j;
         if in_matrix && row < params.rows {
             var x = load_item(item_index(row, t.col));
-            if j == 0u && carries {
-                x = combine(carry[params.carry_offset + t.col], x);
-            }
             if head <= last_base_row(row) {
                 r.heads |= 1u << j;
                 r.flag = 1u;
                 r.total = x;
                 head = head_after(row, head);
             } else {
+                if j == 0u && carries {
+                    x = combine(carried(t.col), x);
+                }
                 r.total = combine(r.total, x);
             }
         }
@@ -56,21 +66,35 @@ fn scan_thread_rows(t: TileThread, values: ptr<function, array<Elem, ELEMS_PER_T
 }
 
 // Writes this invocation's rows to `dst`, continuing `prefix` (everything before its first row
-// in the lane) up to its first lane start.
+// in the lane) up to its first lane start. An exclusive scan writes each row the inclusive
+// value of the row before it instead (`prefix` for the first, or the carried row when the
+// chunk continues one), and `empty()` where a lane or segment starts.
 fn store_thread_rows(t: TileThread, values: ptr<function, array<Elem, ELEMS_PER_THREAD>>, heads: u32, prefix: Elem) {
     if t.col >= params.cols {
         return;
     }
     var cut = false;
+    var before = prefix;
+    if params.exclusive != 0u && params.carry != 0u && t.first_row == 0u {
+        before = carried(t.col);
+    }
     for (var j = 0u; j < ELEMS_PER_THREAD; j++) {
         let row = t.first_row + j;
         if row < params.rows {
-            cut = cut || (heads & (1u << j)) != 0u;
+            let starts = (heads & (1u << j)) != 0u;
+            cut = cut || starts;
             var v = (*values)[j];
             if !cut {
                 v = combine(prefix, v);
             }
-            dst[item_index(row, t.col)] = v;
+            if params.exclusive == 0u {
+                dst[item_index(row, t.col)] = v;
+            } else if starts {
+                dst[item_index(row, t.col)] = empty();
+            } else {
+                dst[item_index(row, t.col)] = before;
+            }
+            before = v;
         }
     }
 }

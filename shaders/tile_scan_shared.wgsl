@@ -38,7 +38,7 @@ fn tile_scan(t: TileThread, place: Placement, value: Elem, flag: u32) -> TileSca
     if t.thread_row == n - 1u {
         r.total = partial_value[local];
         r.total_flag = partial_flag[local];
-        partial_value[local] = IDENTITY;
+        partial_value[local] = identity();
         partial_flag[local] = 0u;
     }
 

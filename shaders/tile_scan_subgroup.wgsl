@@ -123,7 +123,7 @@ fn tile_scan(t: TileThread, p: Placement, value: Elem, flag: u32) -> TileScan {
     workgroupBarrier();
     // Fold the runs above this one in order, hopping from each run's last row to the next.
     let first_row = (p.base + ((t.tile_col - p.base) & (c - 1u))) / c;
-    var before = IDENTITY;
+    var before = identity();
     var before_flag = 0u;
     var row = 0u;
     while row < first_row {

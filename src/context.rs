@@ -378,35 +378,22 @@ impl Context {
     /// Whether a scan of `elements` values accumulated in `acc` runs on the GPU.
     fn use_gpu(&self, acc: DType, elements: u64, options: &Scan) -> Result<bool> {
         let exact = options.order == Order::Exact && acc.is_float() && options.op.rounds();
-        let on_gpu = self.gpu_runs(options);
         match options.device {
             Device::Cpu => Ok(false),
             Device::Gpu if exact => Err(Error::InvalidArgument(
                 "the exact order is numpy's sequential loop, which runs on the CPU only".into(),
             )),
-            Device::Gpu if !on_gpu => Err(Error::InvalidArgument(format!(
-                "{} with these options runs on the CPU only",
-                options.op
-            ))),
             Device::Gpu => {
                 self.gpu()?.supports(acc)?;
                 Ok(true)
             }
             Device::Auto => Ok(match &self.gpu {
-                Some(g) if !exact && on_gpu => {
+                Some(g) if !exact => {
                     self.auto_policy().use_gpu(acc, elements) && g.supports(acc).is_ok()
                 }
                 _ => false,
             }),
         }
-    }
-
-    /// Whether the GPU kernels take this scan.
-    fn gpu_runs(&self, options: &Scan) -> bool {
-        options.op == ScanOp::Sum
-            && !options.reverse
-            && !options.exclusive
-            && options.segments.is_none()
     }
 
     /// `a` cast to `acc` and scanned as `options` say. The wide order computes float16 in
@@ -427,11 +414,8 @@ impl Context {
         let a = staged_view.as_ref().unwrap_or(a);
         let data = if self.use_gpu(work, lanes.geometry.len(), options)? {
             let mut data = cast_data_replacing_nan(a, work, op);
-            self.gpu()?.scan_host(
-                &mut data,
-                &lanes.geometry,
-                self.strategy_for(options.strategy),
-            )?;
+            self.gpu()?
+                .scan_host(&mut data, lanes, op, self.strategy_for(options.strategy))?;
             data
         } else {
             cpu::scan(a, work, lanes, op, options.order)
@@ -691,7 +675,7 @@ impl Context {
             gpu.record_plan(
                 encoder,
                 &plan,
-                elem,
+                (crate::gpu::KernelOp::SUM, elem),
                 tile_scan,
                 &workspace.buffers(input, &dst.buffer),
             );

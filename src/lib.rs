@@ -58,6 +58,6 @@ pub use resident::GpuArray;
 
 /// The WGSL that the kernels are built from, for inspection and tooling.
 pub mod shaders {
-    pub use crate::gpu::{module_source, prelude, Items, Params, TileScan, SPIN_LIMIT};
+    pub use crate::gpu::{module_source, prelude, Items, KernelOp, Params, TileScan, SPIN_LIMIT};
     pub use crate::plan::Pass;
 }

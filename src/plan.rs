@@ -7,6 +7,7 @@
 
 use crate::error::{Error, Result};
 pub use crate::layout::Geometry;
+use crate::layout::Lanes;
 
 /// Workgroup shape of the scan kernels; the WGSL prelude is generated from it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -241,6 +242,10 @@ pub enum CarrySource {
     Output,
     /// The pending buffer, which holds the last row of the previous batch.
     Pending,
+    /// The source buffer (the row above's input, for exclusive scans).
+    Input,
+    /// The input region of the pending buffer: the previous batch's last input row.
+    PendingInput,
 }
 
 /// A copy of a row's elements into the carry buffer; ranges are widened to 4-byte alignment,
@@ -253,6 +258,8 @@ pub struct CarryCopy {
     pub range: BufferRange,
     /// Elements in the copy before the row's first.
     pub shift: u32,
+    /// Byte offset of the copy in the buffer it goes to.
+    pub to: u64,
 }
 
 /// A piece of the data small enough for one binding: whole rows, or a column block of one row
@@ -277,6 +284,8 @@ pub struct Chunk {
     pub first_head: u32,
     /// Rows per lane, clamped to `rows`.
     pub lane_len: u32,
+    /// Position in its lane of the chunk's first row (in scan order).
+    pub lane_pos: u32,
     /// Columns per tile.
     pub tile_cols: u32,
     /// Column tiles.
@@ -286,6 +295,11 @@ pub struct Chunk {
     /// The row above the chunk, which its first row continues: copied into the carry buffer
     /// before the chunk's passes, which read it from a read-only binding.
     pub carry_in: Option<CarryCopy>,
+    /// For exclusive scans, the row above's input too (its output holds the values before
+    /// it), copied after it into the carry buffer.
+    pub carry_in_input: Option<CarryCopy>,
+    /// Element index of that input row's first value in the carry buffer.
+    pub carry_input_offset: u32,
     /// Scan levels, bottom first; at least one. The chained scan has one level, whose
     /// `totals` is its look-back state (`u32` words, cleared before the dispatch).
     pub levels: Vec<Level>,
@@ -301,12 +315,22 @@ pub struct ScanPlan {
     pub chunks: Vec<Chunk>,
     /// Copy of the batch's last row into the pending buffer, for the next batch.
     pub carry_out: Option<CarryCopy>,
+    /// For exclusive scans, the copy of the batch's last input row into the pending buffer.
+    pub carry_out_input: Option<CarryCopy>,
     /// Bytes of scratch (tile totals of every level) the largest chunk needs.
     pub scratch_bytes: u64,
     /// Bytes of the carry buffer.
     pub carry_bytes: u64,
     /// Bytes of the pending buffer.
     pub pending_bytes: u64,
+    /// Rows are scanned from the last: the chunks' windows and carries are mirrored, and
+    /// level 0 reads and writes row `r` of a window at row `rows - 1 - r`.
+    pub reverse: bool,
+    /// Level 0 stores the exclusive scan.
+    pub exclusive: bool,
+    /// Segment offsets the kernels search (`[0, ..., lane_len]` in scan order), when lanes
+    /// restart inside.
+    pub segments: Option<Vec<u32>>,
 }
 
 impl ScanPlan {
@@ -335,7 +359,16 @@ fn carry_copy(source: CarrySource, start: u64, count: u64, elem_size: u64) -> Ca
             size: end - offset,
         },
         shift: ((start - offset) / elem_size) as u32,
+        to: 0,
     }
+}
+
+/// Bytes of one row region of the carry or pending buffer, for rows of `n` elements: an
+/// exclusive scan keeps the row's input in a second region after it.
+fn row_region(n: u64, elem_size: u64) -> u64 {
+    // One extra element absorbs the shift of an unaligned copy; 256 keeps the second region
+    // aligned for any element.
+    align_up((n + 4) * elem_size, 256)
 }
 
 /// Options of [`plan_scan`] beyond the geometry.
@@ -452,8 +485,7 @@ fn chunk_levels(
     }
 }
 
-/// Plans the scan of one batch of rows, read from the start of a source buffer and written to
-/// the start of a destination buffer (the same buffer when `batch.in_place`).
+/// Plans the plain inclusive scan of one batch of rows (see [`plan_lanes`]).
 pub fn plan_scan(
     geometry: &Geometry,
     batch: &BatchSpec,
@@ -461,6 +493,42 @@ pub fn plan_scan(
     limits: &DeviceLimits,
     algorithm: Algorithm,
 ) -> Result<ScanPlan> {
+    plan_lanes(&Lanes::plain(*geometry), batch, tile, limits, algorithm)
+}
+
+/// Plans the scan of one batch of rows, read from the start of a source buffer and written to
+/// the start of a destination buffer (the same buffer when `batch.in_place`). Rows are
+/// counted in scan order: a reverse batch's row 0 is the last row of its buffer window.
+pub fn plan_lanes(
+    lanes: &Lanes,
+    batch: &BatchSpec,
+    tile: &TileConfig,
+    limits: &DeviceLimits,
+    algorithm: Algorithm,
+) -> Result<ScanPlan> {
+    let geometry = &lanes.geometry;
+    let reverse = lanes.reverse;
+    // Segments in scan order.
+    let segments = if reverse {
+        lanes.segments.mirrored()
+    } else {
+        lanes.segments.clone()
+    };
+    let segmented = !segments.is_whole();
+    if segmented && geometry.lane_len > u32::MAX as u64 {
+        return Err(Error::TooLarge(format!(
+            "segmented lanes of {} elements: the GPU kernels count positions in 32 bits",
+            geometry.lane_len
+        )));
+    }
+    // The first row of buffer `count` rows that holds scan-order rows `[row, row + count)`.
+    let stored_row = |row: u64, count: u64| {
+        if reverse {
+            batch.rows - row - count
+        } else {
+            row
+        }
+    };
     if batch.in_place && algorithm == Algorithm::Chained {
         return Err(Error::InvalidArgument(
             "the chained scan cannot run in place: its fallback reads other tiles' input".into(),
@@ -475,31 +543,47 @@ pub fn plan_scan(
     let mut scratch_bytes = 0u64;
     let mut carry_elems = 0u64;
 
-    let head_of = |global_row: u64| global_row.is_multiple_of(geometry.lane_len);
-    let carry_source = |row_in_batch: u64, col: u64, count: u64| -> Option<CarryCopy> {
+    let head_of = |global_row: u64| {
+        let p = global_row % geometry.lane_len;
+        p == 0 || (segmented && segments.is_head(p))
+    };
+    let exclusive = lanes.exclusive;
+    let widest = if row_bytes <= capacity {
+        cols
+    } else {
+        align_down(capacity / s, 64).max(64)
+    };
+    let carry_region = row_region(widest, s);
+    let pending_region = row_region(cols, s);
+    // The row above a chunk: its output, and for exclusive scans its input.
+    let carry_source = |row_in_batch: u64, col: u64, count: u64| -> [Option<CarryCopy>; 2] {
         if head_of(batch.first_row + row_in_batch) {
-            None
-        } else if row_in_batch == 0 {
-            let shift = batch.pending.unwrap_or(0) as u64;
-            Some(carry_copy(
-                CarrySource::Pending,
-                (shift + col) * s,
-                count,
-                s,
-            ))
-        } else {
-            Some(carry_copy(
-                CarrySource::Output,
-                ((row_in_batch - 1) * cols + col) * s,
-                count,
-                s,
-            ))
+            return [None, None];
         }
+        let (output, input) = if row_in_batch == 0 {
+            let shift = batch.pending.unwrap_or(0) as u64;
+            let at = (shift + col) * s;
+            (
+                carry_copy(CarrySource::Pending, at, count, s),
+                carry_copy(CarrySource::PendingInput, pending_region + at, count, s),
+            )
+        } else {
+            let at = (stored_row(row_in_batch - 1, 1) * cols + col) * s;
+            (
+                carry_copy(CarrySource::Output, at, count, s),
+                carry_copy(CarrySource::Input, at, count, s),
+            )
+        };
+        let input = CarryCopy {
+            to: carry_region,
+            ..input
+        };
+        [Some(output), exclusive.then_some(input)]
     };
     // One chunk: `rows` rows from `row`, columns `col .. col + n` (all of them unless a row is
     // wider than a binding).
     let mut push_chunk = |row: u64, rows: u64, col: u64, n: u64| -> Result<()> {
-        let start = (row * cols + col) * s;
+        let start = (stored_row(row, rows) * cols + col) * s;
         // Whole rows are contiguous; a column block is one row.
         let bytes = if n == cols { rows * row_bytes } else { n * s };
         let offset = align_down(start, align);
@@ -514,6 +598,7 @@ pub fn plan_scan(
         let tile_rows = tile.tile_rows(tile_cols);
         let tiles_x = n.div_ceil(tile_cols as u64);
         let (levels, scratch) = chunk_levels(algorithm, rows, n, (tiles_x, tile_rows), s, limits)?;
+        let carry = carry_source(row, col, n);
         scratch_bytes = scratch_bytes.max(scratch);
         carry_elems = carry_elems.max(n);
         chunks.push(Chunk {
@@ -526,10 +611,13 @@ pub fn plan_scan(
             elem_offset,
             first_head: to_head.min(rows) as u32,
             lane_len: geometry.lane_len.min(rows) as u32,
+            lane_pos: (global % geometry.lane_len).min(u32::MAX as u64) as u32,
             tile_cols,
             tiles_x: tiles_x as u32,
             tile_rows,
-            carry_in: carry_source(row, col, n),
+            carry_in: carry[0],
+            carry_in_input: carry[1],
+            carry_input_offset: carry[1].map_or(0, |c| (c.to / s) as u32 + c.shift),
             passes: chunk_passes(algorithm, &levels),
             levels,
         });
@@ -558,15 +646,31 @@ pub fn plan_scan(
         }
     }
 
-    let carry_out = (batch.carry_out && batch.rows > 0)
-        .then(|| carry_copy(CarrySource::Output, (batch.rows - 1) * row_bytes, cols, s));
+    let last_row =
+        (batch.carry_out && batch.rows > 0).then(|| stored_row(batch.rows - 1, 1) * row_bytes);
+    let carry_out = last_row.map(|at| carry_copy(CarrySource::Output, at, cols, s));
+    let carry_out_input = last_row.filter(|_| exclusive).map(|at| CarryCopy {
+        to: pending_region,
+        ..carry_copy(CarrySource::Input, at, cols, s)
+    });
     Ok(ScanPlan {
         chunks,
         carry_out,
+        carry_out_input,
         scratch_bytes: scratch_bytes.max(4),
-        // One extra element absorbs the shift of an unaligned copy.
-        carry_bytes: align_up((carry_elems + 4) * s, 4),
-        pending_bytes: align_up((cols + 4) * s, 4),
+        carry_bytes: if exclusive {
+            2 * carry_region
+        } else {
+            align_up((carry_elems + 4) * s, 4)
+        },
+        pending_bytes: if exclusive {
+            2 * pending_region
+        } else {
+            pending_region
+        },
+        reverse,
+        exclusive: lanes.exclusive,
+        segments: segmented.then(|| segments.offsets().iter().map(|&o| o as u32).collect()),
     })
 }
 

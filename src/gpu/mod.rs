@@ -1,6 +1,7 @@
 //! The GPU path: device ownership, error capture, and recording planned scans.
 
 mod kernels;
+mod op_wgsl;
 mod probe;
 mod record;
 #[cfg(test)]
@@ -13,6 +14,7 @@ use std::sync::Arc;
 pub(crate) use kernels::GpuElem;
 use kernels::Kernels;
 pub use kernels::{module_source, prelude, Items, Params, TileScan, SPIN_LIMIT};
+pub use op_wgsl::KernelOp;
 use probe::Probe;
 pub use probe::ProbeReport;
 pub(crate) use transfer::{load_stored, stored_bytes};

@@ -9,8 +9,10 @@ use std::fmt;
 use std::sync::Mutex;
 
 use super::kernels::{probe_source, GpuElem, TileScan};
+use super::op_wgsl::KernelOp;
 use super::Gpu;
 use crate::array::Data;
+use crate::layout::Lanes;
 use crate::plan::{Algorithm, Geometry};
 
 /// What a context's probe found on its adapter ([`crate::Context::probe_report`]).
@@ -196,6 +198,7 @@ fn probe_subgroups(gpu: &Gpu) -> std::result::Result<Layout, String> {
             &out,
             &spare_read,
             &gpu.counters,
+            &spare_read,
         ];
         let entries: Vec<wgpu::BindGroupEntry<'_>> = (0u32..)
             .zip(buffers)
@@ -305,8 +308,13 @@ fn check_algorithm(
             }
         }
         let mut data = data_of(elem, &input);
-        gpu.scan_host_with(&mut data, &geometry, elem, (algorithm, tile_scan))
-            .map_err(|e| format!("{shape:?} axis {axis:?}: {e}"))?;
+        gpu.scan_host_with(
+            &mut data,
+            &Lanes::plain(geometry),
+            (KernelOp::SUM, elem),
+            (algorithm, tile_scan),
+        )
+        .map_err(|e| format!("{shape:?} axis {axis:?}: {e}"))?;
         if data != data_of(elem, &want) {
             return Err(format!(
                 "{shape:?} axis {axis:?}: the {elem:?} result differs from the exact one"

@@ -3,13 +3,16 @@
 use wgpu::util::DeviceExt;
 
 use super::kernels::{GpuElem, Items, Params, TileScan};
+use super::op_wgsl::KernelOp;
 use super::{load_stored, stored_bytes, Gpu};
 use crate::array::Data;
 use crate::error::Result;
+use crate::layout::Lanes;
+use crate::op::ScanOp;
 use crate::options::Strategy;
 use crate::plan::{
-    plan_scan, Algorithm, BatchSpec, BufferRange, CarryCopy, CarrySource, Chunk, Geometry, Level,
-    Pass, ScanPlan,
+    plan_lanes, plan_scan, Algorithm, BatchSpec, BufferRange, CarryCopy, CarrySource, Chunk,
+    Geometry, Level, Pass, ScanPlan,
 };
 
 /// The buffers a plan runs on.
@@ -20,6 +23,7 @@ pub(crate) struct ScanBuffers<'a> {
     pub scratch: &'a wgpu::Buffer,
     pub carry: &'a wgpu::Buffer,
     pub pending: &'a wgpu::Buffer,
+    pub offsets: &'a wgpu::Buffer,
 }
 
 /// The transient buffers a plan needs besides the data.
@@ -27,6 +31,7 @@ pub(crate) struct Workspace {
     scratch: wgpu::Buffer,
     carry: wgpu::Buffer,
     pending: wgpu::Buffer,
+    offsets: wgpu::Buffer,
 }
 
 impl Workspace {
@@ -41,6 +46,7 @@ impl Workspace {
             scratch: &self.scratch,
             carry: &self.carry,
             pending: &self.pending,
+            offsets: &self.offsets,
         }
     }
 }
@@ -83,22 +89,44 @@ fn binding(buffer: &wgpu::Buffer, range: BufferRange) -> wgpu::BindingResource<'
 }
 
 impl Gpu {
-    /// Allocates the scratch, carry and pending buffers that `plans` need at most.
+    /// Allocates the scratch, carry and pending buffers that `plans` need at most, and the
+    /// segment offsets they search (every plan of one scan has the same).
     pub fn workspace<'p>(&self, plans: impl Iterator<Item = &'p ScanPlan> + Clone) -> Workspace {
         let max = |f: fn(&ScanPlan) -> u64| plans.clone().map(f).max().unwrap_or(4);
         let storage = wgpu::BufferUsages::STORAGE
             | wgpu::BufferUsages::COPY_DST
             | wgpu::BufferUsages::COPY_SRC;
+        let offsets = plans
+            .clone()
+            .find_map(|p| p.segments.as_deref())
+            .unwrap_or(&[0]);
         Workspace {
             scratch: self.buffer("gpuscan tile totals", max(|p| p.scratch_bytes), storage),
             carry: self.buffer("gpuscan carry", max(|p| p.carry_bytes), storage),
             pending: self.buffer("gpuscan pending row", max(|p| p.pending_bytes), storage),
+            offsets: self
+                .device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("gpuscan segment offsets"),
+                    contents: bytemuck::cast_slice(offsets),
+                    usage: wgpu::BufferUsages::STORAGE,
+                }),
         }
     }
 
-    /// The parameters of one level's dispatch; level 0 of a chunk with a carry continues it.
-    fn level_params(&self, chunk: &Chunk, level: &Level, offset: u32, carry: bool) -> Params {
+    /// The parameters of one level's dispatch; level 0 of a chunk with a carry continues it,
+    /// and only level 0 (the chunk's own rows) is mirrored or stored exclusive.
+    fn level_params(
+        &self,
+        plan: &ScanPlan,
+        chunk: &Chunk,
+        level: &Level,
+        offset: u32,
+        carry: bool,
+    ) -> Params {
         let tuning = self.tuning();
+        let base = level.items.is_none();
+        let segments = plan.segments.as_deref().unwrap_or(&[]);
         Params {
             rows: level.rows,
             cols: chunk.cols,
@@ -119,6 +147,12 @@ impl Gpu {
             unpublished_mask: tuning.faults.unpublished_mask,
             publish_late: u32::from(tuning.faults.publish_late),
             delay_seed: tuning.faults.delay_seed,
+            flip: u32::from(plan.reverse && base),
+            exclusive: u32::from(plan.exclusive && base),
+            segments: segments.len() as u32,
+            seg_lane_len: segments.last().copied().unwrap_or(0),
+            lane_pos: chunk.lane_pos,
+            carry_input_offset: chunk.carry_input_offset,
         }
     }
 
@@ -126,7 +160,7 @@ impl Gpu {
     fn steps<'a>(&self, plan: &ScanPlan, buffers: &ScanBuffers<'a>) -> Vec<Step<'a>> {
         let mut steps = Vec::with_capacity(plan.dispatch_count() + 2 * plan.chunks.len() + 1);
         for chunk in &plan.chunks {
-            if let Some(copy) = chunk.carry_in {
+            for copy in [chunk.carry_in, chunk.carry_in_input].into_iter().flatten() {
                 steps.push(Step::Copy {
                     copy,
                     to_pending: false,
@@ -150,7 +184,7 @@ impl Gpu {
                 let carry = chunk.carry_in.is_some() && level.items.is_none();
                 steps.push(Step::Dispatch {
                     pass: p.pass,
-                    params: self.level_params(chunk, level, offset, carry),
+                    params: self.level_params(plan, chunk, level, offset, carry),
                     // add_offsets works on what its level wrote.
                     input: input.filter(|_| p.pass != Pass::AddOffsets),
                     output,
@@ -159,9 +193,9 @@ impl Gpu {
                 });
             }
         }
-        if let Some(out) = &plan.carry_out {
+        for copy in [plan.carry_out, plan.carry_out_input].into_iter().flatten() {
             steps.push(Step::Copy {
-                copy: *out,
+                copy,
                 to_pending: true,
             });
         }
@@ -174,7 +208,7 @@ impl Gpu {
         &self,
         encoder: &mut wgpu::CommandEncoder,
         plan: &ScanPlan,
-        elem: GpuElem,
+        (op, elem): (KernelOp, GpuElem),
         tile_scan: TileScan,
         buffers: &ScanBuffers<'_>,
     ) {
@@ -210,14 +244,21 @@ impl Gpu {
                     drop(pass.take());
                     let src = match copy.source {
                         CarrySource::Output => buffers.dst,
-                        CarrySource::Pending => buffers.pending,
+                        CarrySource::Pending | CarrySource::PendingInput => buffers.pending,
+                        CarrySource::Input => buffers.src.unwrap_or(buffers.dst),
                     };
                     let dst = if to_pending {
                         buffers.pending
                     } else {
                         buffers.carry
                     };
-                    encoder.copy_buffer_to_buffer(src, copy.range.offset, dst, 0, copy.range.size);
+                    encoder.copy_buffer_to_buffer(
+                        src,
+                        copy.range.offset,
+                        dst,
+                        copy.to,
+                        copy.range.size,
+                    );
                 }
                 Step::Clear(range) => {
                     drop(pass.take());
@@ -249,6 +290,7 @@ impl Gpu {
                         (3, aux),
                         (4, whole(buffers.carry)),
                         (5, whole(&self.counters)),
+                        (6, whole(buffers.offsets)),
                     ];
                     let entries =
                         resources.map(|(binding_index, (buffer, range))| wgpu::BindGroupEntry {
@@ -264,7 +306,7 @@ impl Gpu {
                     slot += 1;
                     let pipeline =
                         self.kernels
-                            .pipeline(&self.device, kind, elem, tile_scan, items);
+                            .pipeline(&self.device, kind, op, elem, tile_scan, items);
                     let p = pass.get_or_insert_with(|| {
                         encoder
                             .begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -312,15 +354,27 @@ impl Gpu {
     pub fn scan_host(
         &self,
         data: &mut Data,
-        geometry: &Geometry,
+        lanes: &Lanes,
+        op: ScanOp,
         strategy: Strategy,
     ) -> Result<()> {
-        if geometry.is_empty() {
+        if lanes.geometry.is_empty() {
             return Ok(());
         }
         let elem = self.supports(data.dtype())?;
+        if !super::op_wgsl::runs(op, elem) {
+            return Err(crate::Error::InvalidArgument(format!(
+                "{op} has no {} loop",
+                data.dtype()
+            )));
+        }
         let (algorithm, tile_scan) = self.method(strategy, false, elem)?;
-        self.scan_host_with(data, geometry, elem, (algorithm, tile_scan))
+        self.scan_host_with(
+            data,
+            lanes,
+            (KernelOp::new(op, data.dtype()), elem),
+            (algorithm, tile_scan),
+        )
     }
 
     /// [`Gpu::scan_host`] of data stored as `elem` (and not empty), with the algorithm and
@@ -328,10 +382,11 @@ impl Gpu {
     pub fn scan_host_with(
         &self,
         data: &mut Data,
-        geometry: &Geometry,
-        elem: GpuElem,
+        lanes: &Lanes,
+        (op, elem): (KernelOp, GpuElem),
         (algorithm, tile_scan): (Algorithm, TileScan),
     ) -> Result<()> {
+        let geometry = &lanes.geometry;
         let s = elem.size();
         let row_bytes = geometry.cols * s;
         self.check_buffer_size(row_bytes, "one row of the scan")?;
@@ -350,16 +405,19 @@ impl Gpu {
                 carry_out: b + 1 < batches,
                 in_place: false,
             };
-            let plan = plan_scan(geometry, &spec, &self.tile, &self.limits, algorithm)?;
+            let plan = plan_lanes(lanes, &spec, &self.tile, &self.limits, algorithm)?;
             pending = plan.carry_out.map(|c| c.shift);
             plans.push((spec, plan));
         }
         let batch_bytes = (rows_per_batch * row_bytes).next_multiple_of(4);
         self.scoped(|| {
+            // Exclusive scans copy input rows into the carry buffer.
             let input = self.buffer(
                 "gpuscan input",
                 batch_bytes,
-                wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_DST
+                    | wgpu::BufferUsages::COPY_SRC,
             );
             let output = self.buffer(
                 "gpuscan output",
@@ -373,7 +431,13 @@ impl Gpu {
             );
             let workspace = self.workspace(plans.iter().map(|(_, p)| p));
             for (spec, plan) in &plans {
-                let start = (spec.first_row * geometry.cols) as usize;
+                // A reverse scan takes its batches from the end of the data.
+                let first = if lanes.reverse {
+                    geometry.rows - spec.first_row - spec.rows
+                } else {
+                    spec.first_row
+                };
+                let start = (first * geometry.cols) as usize;
                 let end = start + (spec.rows * geometry.cols) as usize;
                 let bytes = stored_bytes(data, start, end);
                 self.queue.write_buffer(&input, 0, &bytes);
@@ -385,7 +449,7 @@ impl Gpu {
                 self.record_plan(
                     &mut encoder,
                     plan,
-                    elem,
+                    (op, elem),
                     tile_scan,
                     &workspace.buffers(Some(&input), &output),
                 );

@@ -1,22 +1,26 @@
-//! `gpuscan`: numpy.cumsum on `.npy` files, adapter information, and the GPU-versus-CPU
-//! benchmark.
+//! `gpuscan`: numpy's scans (cumsum, cumprod, nancumsum, nancumprod, cummax, cummin,
+//! logcumsumexp, cumulative_sum, cumulative_prod) on `.npy` files, adapter information, and
+//! the GPU-versus-CPU benchmark.
 
 mod bench;
 mod calibrate;
-mod cumsum_cmd;
 mod info;
+mod scan_cmd;
 mod selftest;
 mod values;
 
 use std::process::ExitCode;
 
+use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
+use gpuscan::{Scan, ScanOp};
 
 #[derive(Parser)]
 #[command(
     name = "gpuscan",
     version,
-    about = "numpy.cumsum on any GPU, through wgpu"
+    about = "numpy's scans (cumsum, cumprod, nancumsum, nancumprod, cummax, cummin, \
+             logcumsumexp, cumulative_sum, cumulative_prod) on any GPU, through wgpu"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -25,8 +29,24 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Cumulative sum of a .npy file, written to another (numpy.cumsum semantics).
-    Cumsum(cumsum_cmd::Args),
+    /// np.cumsum of a .npy file, written to another (bool: a running OR).
+    Cumsum(scan_cmd::ScanArgs),
+    /// np.cumprod: the running product (integers wrap; bool: a running AND).
+    Cumprod(scan_cmd::ScanArgs),
+    /// np.nancumsum: the running sum with NaN counted as zero.
+    Nancumsum(scan_cmd::ScanArgs),
+    /// np.nancumprod: the running product with NaN counted as one.
+    Nancumprod(scan_cmd::ScanArgs),
+    /// np.maximum.accumulate (NaN propagates); --indices also writes the argmax positions.
+    Cummax(scan_cmd::ExtremeArgs),
+    /// np.minimum.accumulate (NaN propagates); --indices also writes the argmin positions.
+    Cummin(scan_cmd::ExtremeArgs),
+    /// np.logaddexp.accumulate: the running log(exp(a) + exp(b)), in float16/32/64.
+    Logcumsumexp(scan_cmd::ScanArgs),
+    /// numpy 2's np.cumulative_sum: --axis is required from 2-D; --include-initial.
+    CumulativeSum(scan_cmd::CumulativeArgs),
+    /// numpy 2's np.cumulative_prod: --axis is required from 2-D; --include-initial.
+    CumulativeProd(scan_cmd::CumulativeArgs),
     /// The adapter, its features and limits, and which dtypes run on the GPU.
     Info(info::Args),
     /// GPU against CPU and a plain buffer copy, over sizes and axes.
@@ -45,6 +65,11 @@ impl From<gpuscan::Error> for CliError {
     fn from(e: gpuscan::Error) -> Self {
         CliError(e.to_string())
     }
+}
+
+/// The library's error behind a value clap could not parse (a typed option's `FromStr`).
+fn library_error(e: &clap::Error) -> Option<&gpuscan::Error> {
+    std::error::Error::source(e)?.downcast_ref::<gpuscan::Error>()
 }
 
 /// Mesa's Vulkan drivers warn on stderr when `XDG_RUNTIME_DIR` is unset (common in containers
@@ -90,6 +115,12 @@ fn main() -> ExitCode {
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
+        // An unknown dtype, device, order or strategy name: gpuscan's own message, as for
+        // every other bad value.
+        Err(e) if e.kind() == ErrorKind::ValueValidation && library_error(&e).is_some() => {
+            eprintln!("gpuscan: {}", library_error(&e).unwrap());
+            return ExitCode::from(2);
+        }
         // A usage error is one line, like every other bad input.
         Err(e) => {
             let text = e.to_string();
@@ -100,7 +131,15 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Cumsum(args) => cumsum_cmd::run(args),
+        Command::Cumsum(args) => scan_cmd::scan(ScanOp::Sum, args),
+        Command::Cumprod(args) => scan_cmd::scan(ScanOp::Prod, args),
+        Command::Nancumsum(args) => scan_cmd::scan(ScanOp::NanSum, args),
+        Command::Nancumprod(args) => scan_cmd::scan(ScanOp::NanProd, args),
+        Command::Cummax(args) => scan_cmd::extreme(ScanOp::Max, args),
+        Command::Cummin(args) => scan_cmd::extreme(ScanOp::Min, args),
+        Command::Logcumsumexp(args) => scan_cmd::scan(ScanOp::LogAddExp, args),
+        Command::CumulativeSum(args) => scan_cmd::cumulative(Scan::cumulative_sum(), args),
+        Command::CumulativeProd(args) => scan_cmd::cumulative(Scan::cumulative_prod(), args),
         Command::Info(args) => info::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Calibrate(args) => calibrate::run(args),
