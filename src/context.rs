@@ -10,14 +10,11 @@ use crate::convert::{cast_data, cast_data_nan, cast_into};
 use crate::cpu;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::gpu::{
-    load_stored, stored_bytes, Counters, Faults, Gpu, GpuElem, Overrides, ProbeReport, Tuning,
-};
+use crate::gpu::{Counters, Faults, Gpu, Overrides, ProbeReport, Tuning};
 use crate::layout::{Geometry, Lanes, Segments};
 use crate::op::ScanOp;
 use crate::options::{Cumsum, Device, Order, Scan, Strategy};
 use crate::plan::TileConfig;
-use crate::resident::GpuArray;
 
 /// Elements from which [`Device::Auto`] uses a hardware GPU: an estimate until measured on
 /// hardware. On lavapipe the GPU never beat the CPU path (2^4 to 2^24 elements measured), so
@@ -127,7 +124,7 @@ pub struct Context {
     gpu: Option<Arc<Gpu>>,
     no_gpu: Option<String>,
     auto: RwLock<AutoPolicy>,
-    strategy: RwLock<Strategy>,
+    strategy: Strategy,
     /// Where the starting policy came from (see `Context::auto_policy_source`).
     pub(crate) auto_origin: AutoOrigin,
     pub(crate) id: u64,
@@ -170,7 +167,7 @@ impl Context {
                 gpu: None,
                 no_gpu: Some(reason),
                 auto: RwLock::new(AutoPolicy::never()),
-                strategy: RwLock::new(options.strategy),
+                strategy: options.strategy,
                 auto_origin: AutoOrigin::default(),
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             }),
@@ -194,7 +191,7 @@ impl Context {
             gpu: None,
             no_gpu: Some("created CPU-only".into()),
             auto: RwLock::new(AutoPolicy::never()),
-            strategy: RwLock::new(Strategy::Auto),
+            strategy: Strategy::Auto,
             auto_origin: AutoOrigin::default(),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
@@ -213,7 +210,7 @@ impl Context {
             gpu: Some(Arc::new(gpu)),
             no_gpu: None,
             auto: RwLock::new(origin.policy.clone()),
-            strategy: RwLock::new(options.strategy),
+            strategy: options.strategy,
             auto_origin: origin,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
@@ -319,15 +316,11 @@ impl Context {
         self.set_auto_policy(AutoPolicy::uniform(elements));
     }
 
-    /// The GPU algorithm of calls that leave it open: [`Cumsum`] with [`Strategy::Auto`],
-    /// [`Context::cumsum_gpu`] and [`Context::record_cumsum`].
+    /// The GPU algorithm of calls that leave it open ([`Strategy::Auto`] in a [`Scan`] or
+    /// [`Cumsum`], and [`Context::cumsum_gpu`] and [`Context::record_cumsum`]): fixed when
+    /// the context is made ([`ContextOptions::strategy`]); each call may name its own.
     pub fn strategy(&self) -> Strategy {
-        *self.strategy.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Replaces the context's GPU algorithm.
-    pub fn set_strategy(&self, strategy: Strategy) {
-        *self.strategy.write().unwrap_or_else(|e| e.into_inner()) = strategy;
+        self.strategy
     }
 
     /// The GPU algorithm that a scan of `shape` along `axis` into another array runs with
@@ -362,14 +355,14 @@ impl Context {
     }
 
     /// The algorithm a call with `requested` runs.
-    fn strategy_for(&self, requested: Strategy) -> Strategy {
+    pub(crate) fn strategy_for(&self, requested: Strategy) -> Strategy {
         match requested {
             Strategy::Auto => self.strategy(),
             s => s,
         }
     }
 
-    fn gpu(&self) -> Result<&Gpu> {
+    pub(crate) fn gpu(&self) -> Result<&Gpu> {
         self.gpu
             .as_deref()
             .ok_or_else(|| Error::NoAdapter(self.no_gpu.clone().unwrap_or_default()))
@@ -549,148 +542,6 @@ impl Context {
     ) -> Result<()> {
         self.scan_into(a, out, &(*options).into())
     }
-
-    /// Uploads `a`, stored in the dtype its scans accumulate in by default
-    /// ([`DType::cumsum_default`]: an int32 array is stored as int64).
-    pub fn upload<'a>(&self, a: impl Into<ArrayView<'a>>) -> Result<GpuArray> {
-        let a = a.into();
-        let acc = a.dtype().cumsum_default();
-        self.upload_as(a, acc)
-    }
-
-    /// Uploads `a` cast to `dtype` (the dtype its scans then accumulate in).
-    pub fn upload_as<'a>(&self, a: impl Into<ArrayView<'a>>, dtype: DType) -> Result<GpuArray> {
-        let a = a.into();
-        let gpu = self.gpu()?;
-        let elem = gpu.supports(dtype)?;
-        let bytes_needed = a.len() as u64 * elem.size();
-        gpu.check_buffer_size(bytes_needed, "the array")?;
-        let data = cast_data(a.data(), dtype);
-        let buffer = gpu.scoped(|| {
-            let buffer = gpu.buffer("gpuscan array", bytes_needed, resident_usage());
-            gpu.queue
-                .write_buffer(&buffer, 0, &stored_bytes(&data, 0, data.len()));
-            Ok(buffer)
-        })?;
-        Ok(GpuArray {
-            buffer,
-            shape: a.shape().to_vec(),
-            dtype,
-            context: self.id,
-        })
-    }
-
-    /// A zero-filled GPU array, e.g. the destination of [`Context::record_cumsum`].
-    pub fn gpu_zeros(&self, dtype: DType, shape: &[usize]) -> Result<GpuArray> {
-        let gpu = self.gpu()?;
-        let elem = gpu.supports(dtype)?;
-        let bytes = stored_bytes_of(shape, elem)?;
-        gpu.check_buffer_size(bytes, "the array")?;
-        let buffer = gpu.scoped(|| Ok(gpu.buffer("gpuscan array", bytes, resident_usage())))?;
-        Ok(GpuArray {
-            buffer,
-            shape: shape.to_vec(),
-            dtype,
-            context: self.id,
-        })
-    }
-
-    /// Reads a GPU array back.
-    pub fn download(&self, a: &GpuArray) -> Result<Array> {
-        let gpu = self.gpu()?;
-        self.check_owner(a)?;
-        let mut out = Array::zeros(a.dtype, &a.shape)?;
-        let n = out.len();
-        if n == 0 {
-            return Ok(out);
-        }
-        let size = (n as u64 * GpuElem::of(a.dtype).size()).next_multiple_of(4);
-        let (mut data, shape) = out.into_parts();
-        gpu.scoped(|| {
-            gpu.read_back(&a.buffer, size, "gpuscan download", |b| {
-                load_stored(&mut data, 0, n, b)
-            })
-        })?;
-        out = Array::from_data(&shape, data)?;
-        Ok(out)
-    }
-
-    /// The cumsum of a GPU array along `axis` (`None` flattens), kept on the GPU, in the
-    /// array's dtype.
-    pub fn cumsum_gpu(&self, a: &GpuArray, axis: Option<isize>) -> Result<GpuArray> {
-        let (_, shape) = Geometry::resolve(&a.shape, axis)?;
-        let out = self.gpu_zeros(a.dtype, &shape)?;
-        let gpu = self.gpu()?;
-        gpu.scoped(|| {
-            let mut encoder = gpu
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("gpuscan resident cumsum"),
-                });
-            self.record_cumsum(&mut encoder, a, &out, axis)?;
-            gpu.queue.submit([encoder.finish()]);
-            Ok(())
-        })?;
-        Ok(out)
-    }
-
-    /// Records the cumsum of `src` into `dst` on the caller's encoder (nothing is submitted).
-    /// `dst` must have the result's shape and `src`'s dtype; `src` is only read. `dst` may be
-    /// `src` itself: that scan runs in place with reduce-then-scan where the chained scan
-    /// would run (three element moves instead of two, no extra memory; see
-    /// [`crate::strategy`]).
-    pub fn record_cumsum(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        src: &GpuArray,
-        dst: &GpuArray,
-        axis: Option<isize>,
-    ) -> Result<()> {
-        let gpu = self.gpu()?;
-        self.check_owner(src)?;
-        self.check_owner(dst)?;
-        let (geometry, shape) = Geometry::resolve(&src.shape, axis)?;
-        if dst.shape != shape {
-            return Err(Error::OutShape {
-                out: dst.shape.clone(),
-                expected: shape,
-            });
-        }
-        if dst.dtype != src.dtype {
-            return Err(Error::DTypeMismatch {
-                requested: src.dtype,
-                actual: dst.dtype,
-            });
-        }
-        let elem = gpu.supports(src.dtype)?;
-        if geometry.is_empty() {
-            return Ok(());
-        }
-        let in_place = src.buffer == dst.buffer;
-        let (algorithm, tile_scan) = gpu.method(self.strategy(), in_place, elem)?;
-        let plan = gpu.plan_resident(&geometry, elem, algorithm, in_place)?;
-        gpu.scoped(|| {
-            let workspace = gpu.workspace(std::iter::once(&plan));
-            let input = (!in_place).then_some(&src.buffer);
-            gpu.record_plan(
-                encoder,
-                &plan,
-                (crate::gpu::KernelOp::SUM, elem),
-                tile_scan,
-                &workspace.buffers(input, &dst.buffer),
-            );
-            Ok(())
-        })
-    }
-
-    fn check_owner(&self, a: &GpuArray) -> Result<()> {
-        if a.context != self.id {
-            return Err(Error::InvalidArgument(
-                "the GPU array belongs to another context".into(),
-            ));
-        }
-        Ok(())
-    }
 }
 
 fn overrides(options: &ContextOptions) -> Overrides {
@@ -701,14 +552,6 @@ fn overrides(options: &ContextOptions) -> Overrides {
         spin_limit: options.spin_limit,
         faults: options.faults,
     }
-}
-
-/// Bytes `shape` takes in `elem`'s storage, or `TooLarge` if that overflows.
-pub(crate) fn stored_bytes_of(shape: &[usize], elem: GpuElem) -> Result<u64> {
-    shape
-        .iter()
-        .try_fold(elem.size(), |acc, &d| acc.checked_mul(d as u64))
-        .ok_or_else(|| Error::TooLarge(format!("shape {shape:?} overflows a byte count")))
 }
 
 /// The dtype a scan computes in under `order` (max and min are exact in any dtype).
@@ -732,15 +575,15 @@ fn cast_data_replacing_nan(a: &DataRef<'_>, to: DType, op: ScanOp) -> Data {
 
 /// One call's layout: the lanes it scans, its shape before `include_initial`, and where the
 /// initial values go.
-struct Call {
-    lanes: Lanes,
-    shape: Vec<usize>,
+pub(crate) struct Call {
+    pub(crate) lanes: Lanes,
+    pub(crate) shape: Vec<usize>,
     /// The axis `include_initial` grows.
     initial_axis: Option<usize>,
 }
 
 impl Call {
-    fn resolve(shape: &[usize], options: &Scan) -> Result<Call> {
+    pub(crate) fn resolve(shape: &[usize], options: &Scan) -> Result<Call> {
         let mut axis = options.axis;
         if options.cumulative && axis.is_none() {
             // numpy 2: atleast_1d, and an axis is required from two dimensions.
@@ -807,8 +650,4 @@ fn narrow(data: Data, acc: DType) -> Data {
     } else {
         cast_data(&data.view(), acc)
     }
-}
-
-fn resident_usage() -> wgpu::BufferUsages {
-    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST
 }

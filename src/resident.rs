@@ -1,12 +1,17 @@
-//! Arrays that live on the GPU between scans.
+//! Arrays that live on the GPU between scans, and the context's calls on them.
 
+use crate::array::{Array, ArrayView};
+use crate::context::{Call, Context};
+use crate::convert::cast_data;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::gpu::{load_stored, stored_bytes, GpuElem, KernelOp};
+use crate::options::{Order, Scan};
 
 /// An array in a GPU buffer: the values of `dtype`, stored as the GPU stores that accumulation
 /// dtype (8- and 16-bit ints widened to 32 bits, bool as a `u32` 0 or 1).
 ///
-/// Made by [`crate::Context::upload`], [`crate::Context::cumsum_gpu`] or
+/// Made by [`crate::Context::upload`], [`crate::Context::scan_gpu`] or
 /// [`GpuArray::from_buffer`]; read back with [`crate::Context::download`].
 #[derive(Debug, Clone)]
 pub struct GpuArray {
@@ -55,7 +60,7 @@ impl GpuArray {
         shape: &[usize],
         dtype: DType,
     ) -> Result<GpuArray> {
-        let needed = crate::context::stored_bytes_of(shape, crate::gpu::GpuElem::of(dtype))?;
+        let needed = stored_bytes_of(shape, GpuElem::of(dtype))?;
         if buffer.size() < needed {
             return Err(Error::InvalidArgument(format!(
                 "a buffer of {} bytes cannot hold {shape:?} {dtype} ({needed} bytes)",
@@ -78,4 +83,208 @@ impl GpuArray {
             context: context.id,
         })
     }
+}
+
+impl Context {
+    /// Uploads `a`, stored in the dtype its scans accumulate in by default
+    /// ([`DType::cumsum_default`]: an int32 array is stored as int64).
+    pub fn upload<'a>(&self, a: impl Into<ArrayView<'a>>) -> Result<GpuArray> {
+        let a = a.into();
+        let acc = a.dtype().cumsum_default();
+        self.upload_as(a, acc)
+    }
+
+    /// Uploads `a` cast to `dtype` (the dtype its scans then accumulate in).
+    pub fn upload_as<'a>(&self, a: impl Into<ArrayView<'a>>, dtype: DType) -> Result<GpuArray> {
+        let a = a.into();
+        let gpu = self.gpu()?;
+        let elem = gpu.supports(dtype)?;
+        let bytes_needed = a.len() as u64 * elem.size();
+        gpu.check_buffer_size(bytes_needed, "the array")?;
+        let data = cast_data(a.data(), dtype);
+        let buffer = gpu.scoped(|| {
+            let buffer = gpu.buffer("gpuscan array", bytes_needed, resident_usage());
+            gpu.queue
+                .write_buffer(&buffer, 0, &stored_bytes(&data, 0, data.len()));
+            Ok(buffer)
+        })?;
+        Ok(GpuArray {
+            buffer,
+            shape: a.shape().to_vec(),
+            dtype,
+            context: self.id,
+        })
+    }
+
+    /// A zero-filled GPU array, e.g. the destination of [`Context::record_cumsum`].
+    pub fn gpu_zeros(&self, dtype: DType, shape: &[usize]) -> Result<GpuArray> {
+        let gpu = self.gpu()?;
+        let elem = gpu.supports(dtype)?;
+        let bytes = stored_bytes_of(shape, elem)?;
+        gpu.check_buffer_size(bytes, "the array")?;
+        let buffer = gpu.scoped(|| Ok(gpu.buffer("gpuscan array", bytes, resident_usage())))?;
+        Ok(GpuArray {
+            buffer,
+            shape: shape.to_vec(),
+            dtype,
+            context: self.id,
+        })
+    }
+
+    /// Reads a GPU array back.
+    pub fn download(&self, a: &GpuArray) -> Result<Array> {
+        let gpu = self.gpu()?;
+        self.check_owner(a)?;
+        let mut out = Array::zeros(a.dtype, &a.shape)?;
+        let n = out.len();
+        if n == 0 {
+            return Ok(out);
+        }
+        let size = (n as u64 * GpuElem::of(a.dtype).size()).next_multiple_of(4);
+        let (mut data, shape) = out.into_parts();
+        gpu.scoped(|| {
+            gpu.read_back(&a.buffer, size, "gpuscan download", |b| {
+                load_stored(&mut data, 0, n, b)
+            })
+        })?;
+        out = Array::from_data(&shape, data)?;
+        Ok(out)
+    }
+
+    /// The cumsum of a GPU array along `axis` (`None` flattens), kept on the GPU, in the
+    /// array's dtype.
+    pub fn cumsum_gpu(&self, a: &GpuArray, axis: Option<isize>) -> Result<GpuArray> {
+        let mut scan = Scan::cumsum();
+        scan.axis = axis;
+        self.scan_gpu(a, &scan)
+    }
+
+    /// The scan of a GPU array that `options` describe, kept on the GPU and computed in the
+    /// array's dtype (see [`Context::record_scan`]).
+    pub fn scan_gpu(&self, a: &GpuArray, options: &Scan) -> Result<GpuArray> {
+        let shape = Call::resolve(&a.shape, options)?.shape;
+        let out = self.gpu_zeros(a.dtype, &shape)?;
+        let gpu = self.gpu()?;
+        gpu.scoped(|| {
+            let mut encoder = gpu
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("gpuscan resident cumsum"),
+                });
+            self.record_scan(&mut encoder, a, &out, options)?;
+            gpu.queue.submit([encoder.finish()]);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Records the cumsum of `src` into `dst` on the caller's encoder (nothing is submitted).
+    /// `dst` must have the result's shape and `src`'s dtype; `src` is only read. `dst` may be
+    /// `src` itself: that scan runs in place with reduce-then-scan where the chained scan
+    /// would run (three element moves instead of two, no extra memory; see
+    /// [`crate::strategy`]).
+    pub fn record_cumsum(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        src: &GpuArray,
+        dst: &GpuArray,
+        axis: Option<isize>,
+    ) -> Result<()> {
+        let mut scan = Scan::cumsum();
+        scan.axis = axis;
+        self.record_scan(encoder, src, dst, &scan)
+    }
+
+    /// Records the scan that `options` describe of `src` into `dst` on the caller's encoder
+    /// (nothing is submitted), in the arrays' dtype: `options.dtype` must be unset or that
+    /// dtype, and `include_initial` and the exact order are host-path options. `dst` must
+    /// have the result's shape; it may be `src` itself, except for an exclusive scan (which
+    /// reads each row's input after the row above is written).
+    pub fn record_scan(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        src: &GpuArray,
+        dst: &GpuArray,
+        options: &Scan,
+    ) -> Result<()> {
+        let gpu = self.gpu()?;
+        self.check_owner(src)?;
+        self.check_owner(dst)?;
+        let call = Call::resolve(&src.shape, options)?;
+        if dst.shape != call.shape {
+            return Err(Error::OutShape {
+                out: dst.shape.clone(),
+                expected: call.shape,
+            });
+        }
+        for d in [Some(dst.dtype), options.dtype].into_iter().flatten() {
+            if d != src.dtype {
+                return Err(Error::DTypeMismatch {
+                    requested: src.dtype,
+                    actual: d,
+                });
+            }
+        }
+        let unsupported = |what: &str| {
+            Err(Error::InvalidArgument(format!(
+                "a scan of a GPU array cannot take {what}"
+            )))
+        };
+        if options.include_initial {
+            return unsupported("include_initial (its result has another shape)");
+        }
+        if options.order == Order::Exact && src.dtype.is_float() && options.op.rounds() {
+            return unsupported("the exact order (numpy's sequential loop runs on the CPU)");
+        }
+        let elem = gpu.supports(src.dtype)?;
+        if !crate::gpu::runs(options.op, elem) {
+            return Err(Error::InvalidArgument(format!(
+                "{} has no {} loop",
+                options.op, src.dtype
+            )));
+        }
+        let in_place = src.buffer == dst.buffer;
+        if in_place && options.exclusive {
+            return unsupported("an exclusive scan in place");
+        }
+        if call.lanes.geometry.is_empty() {
+            return Ok(());
+        }
+        let strategy = self.strategy_for(options.strategy);
+        let (algorithm, tile_scan) = gpu.method(strategy, in_place, elem)?;
+        let plan = gpu.plan_resident(&call.lanes, elem, algorithm, in_place)?;
+        gpu.scoped(|| {
+            let workspace = gpu.workspace(std::iter::once(&plan));
+            let input = (!in_place).then_some(&src.buffer);
+            gpu.record_plan(
+                encoder,
+                &plan,
+                (KernelOp::new(options.op, src.dtype), elem),
+                tile_scan,
+                &workspace.buffers(input, &dst.buffer),
+            );
+            Ok(())
+        })
+    }
+
+    fn check_owner(&self, a: &GpuArray) -> Result<()> {
+        if a.context != self.id {
+            return Err(Error::InvalidArgument(
+                "the GPU array belongs to another context".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Bytes `shape` takes in `elem`'s storage, or `TooLarge` if that overflows.
+pub(crate) fn stored_bytes_of(shape: &[usize], elem: GpuElem) -> Result<u64> {
+    shape
+        .iter()
+        .try_fold(elem.size(), |acc, &d| acc.checked_mul(d as u64))
+        .ok_or_else(|| Error::TooLarge(format!("shape {shape:?} overflows a byte count")))
+}
+
+fn resident_usage() -> wgpu::BufferUsages {
+    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST
 }

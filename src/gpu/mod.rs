@@ -14,7 +14,7 @@ use std::sync::Arc;
 pub(crate) use kernels::GpuElem;
 use kernels::Kernels;
 pub use kernels::{module_source, prelude, Items, Params, TileScan, SPIN_LIMIT};
-pub use op_wgsl::KernelOp;
+pub use op_wgsl::{runs, KernelOp};
 use probe::Probe;
 pub use probe::ProbeReport;
 pub(crate) use transfer::{load_stored, stored_bytes};

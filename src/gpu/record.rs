@@ -11,8 +11,8 @@ use crate::layout::Lanes;
 use crate::op::ScanOp;
 use crate::options::Strategy;
 use crate::plan::{
-    plan_lanes, plan_scan, Algorithm, BatchSpec, BufferRange, CarryCopy, CarrySource, Chunk,
-    Geometry, Level, Pass, ScanPlan,
+    plan_lanes, Algorithm, BatchSpec, BufferRange, CarryCopy, CarrySource, Chunk, Level, Pass,
+    ScanPlan,
 };
 
 /// The buffers a plan runs on.
@@ -327,16 +327,16 @@ impl Gpu {
     /// `in_place`.
     pub fn plan_resident(
         &self,
-        geometry: &Geometry,
+        lanes: &Lanes,
         elem: GpuElem,
         algorithm: Algorithm,
         in_place: bool,
     ) -> Result<ScanPlan> {
-        plan_scan(
-            geometry,
+        plan_lanes(
+            lanes,
             &BatchSpec {
                 first_row: 0,
-                rows: geometry.rows,
+                rows: lanes.geometry.rows,
                 elem_size: elem.size(),
                 pending: None,
                 carry_out: false,

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use gpuscan::{Array, Context, Cumsum, DType, Device, GpuArray, Order, Strategy};
+use gpuscan::{Array, Context, Cumsum, DType, Device, GpuArray, Order, Scan, Strategy};
 
 use crate::values::mem_available_bytes;
 use crate::CliError;
@@ -545,8 +545,6 @@ fn measure_path(
         Some(s) => Some(ctx.gpu_algorithm(s, &case.shape, case.axis_arg())?),
         None => None,
     };
-    // The context's strategy is what resident scans (and `Strategy::Auto` calls) run.
-    ctx.set_strategy(strategy);
     let mut m = match (path, clock) {
         (PathKind::Cpu, _) => host_path(ctx, plan, data, Device::Cpu, strategy)?,
         (PathKind::GpuEndToEnd, _) => host_path(ctx, plan, data, Device::Gpu, strategy)?,
@@ -554,7 +552,9 @@ fn measure_path(
             let r = resident_buffers(ctx, case, &data.input, &mut data.resident)?;
             let samples = plan.repeats.sample(|| {
                 clock.time("gpuscan bench resident cumsum", |encoder| {
-                    Ok(ctx.record_cumsum(encoder, &r.src, &r.dst, case.axis_arg())?)
+                    let mut scan = Scan::cumsum().strategy(strategy);
+                    scan.axis = case.axis_arg();
+                    Ok(ctx.record_scan(encoder, &r.src, &r.dst, &scan)?)
                 })
             })?;
             let got = ctx.download(&r.dst)?;
