@@ -477,3 +477,218 @@ fn long_lanes_cross_tiles_levels_and_chunks() {
         }
     }
 }
+
+/// docs/SCAN_FAMILY.md section 1, row by row, on the CPU and on the GPU.
+#[test]
+fn numpy_tables() {
+    let gpu = shared_ctx(true);
+    let contexts: Vec<(&Context, Device)> = std::iter::once((&*CPU, Device::Cpu))
+        .chain(gpu.map(|g| (g, Device::Gpu)))
+        .collect();
+    let f64s = |a: &Array| to_f64(&a.astype(DType::Float64));
+    for (ctx, device) in contexts {
+        let on = |s: Scan| s.device(device);
+        let what = |w: &str| format!("{w} on {device:?}");
+        // Result dtypes with no dtype= or out=.
+        let b = Array::from_vec(vec![true, false, true]);
+        for (scan, dtype) in [
+            (Scan::cumsum(), DType::Int64),
+            (Scan::cumprod(), DType::Int64),
+            (Scan::cummax(), DType::Bool),
+            (Scan::logcumsumexp(), DType::Float16),
+        ] {
+            let r = ctx.scan(&b, &on(scan.clone())).unwrap();
+            assert_eq!(r.dtype(), dtype, "{}", what(scan.op.name()));
+        }
+        // dtype=bool: a running OR and AND.
+        let r = ctx
+            .scan(&b, &on(Scan::cumprod().dtype(DType::Bool)))
+            .unwrap();
+        assert_eq!(r.into_vec::<bool>().unwrap(), [true, false, false]);
+        // out= computes in result_type(out, a); dtype= beats out.
+        let a = Array::from_vec(vec![16i8, 16, 16]);
+        let mut out = Array::zeros(DType::Float32, &[3]).unwrap();
+        ctx.scan_into(&a, &mut out, &on(Scan::cumprod())).unwrap();
+        assert_eq!(out.into_vec::<f32>().unwrap(), [16.0, 256.0, 4096.0]);
+        let ones = Array::from_vec(vec![half::f16::ONE; 3000]);
+        let mut out = Array::zeros(DType::Float32, &[3000]).unwrap();
+        ctx.scan_into(&ones, &mut out, &on(Scan::cumsum())).unwrap();
+        assert_eq!(
+            out.as_slice::<f32>().unwrap()[2999],
+            3000.0,
+            "{}",
+            what("f16 out f32")
+        );
+        if device == Device::Cpu {
+            // numpy's sequential float16 sum stalls at 2048 (the GPU's tree does not).
+            ctx.scan_into(
+                &ones,
+                &mut out,
+                &on(Scan::cumsum().dtype(DType::Float16)).order(Order::Exact),
+            )
+            .unwrap();
+            assert_eq!(out.as_slice::<f32>().unwrap()[2999], 2048.0);
+        }
+        // Integer products wrap.
+        let r = ctx
+            .scan(&Array::from_vec(vec![i64::MIN, -1]), &on(Scan::cumprod()))
+            .unwrap();
+        assert_eq!(r.into_vec::<i64>().unwrap(), [i64::MIN, i64::MIN]);
+        let r = ctx
+            .scan(
+                &Array::from_vec(vec![16u8, 16, 3]),
+                &on(Scan::cumprod().dtype(DType::UInt8)),
+            )
+            .unwrap();
+        assert_eq!(r.into_vec::<u8>().unwrap(), [16, 0, 0]);
+        // float16 overflow, then inf * 0.
+        let h = Array::from_vec(vec![300.0f32, 300.0, 0.0]).astype(DType::Float16);
+        let r = f64s(&ctx.scan(&h, &on(Scan::cumprod())).unwrap());
+        assert_eq!(r[..2], [300.0, f64::INFINITY]);
+        assert!(r[2].is_nan(), "{}", what("f16 inf * 0"));
+        // nan* scans: NaN as +0 and 1; inf + -inf is still NaN; all-NaN gives zeros and ones.
+        let r = ctx
+            .scan(
+                &Array::from_vec(vec![f64::NAN, -0.0]),
+                &on(Scan::nancumsum()),
+            )
+            .unwrap();
+        let bits: Vec<u64> = r
+            .into_vec::<f64>()
+            .unwrap()
+            .iter()
+            .map(|x| x.to_bits())
+            .collect();
+        assert_eq!(bits, [0, 0], "{}", what("nancumsum [nan, -0.0]"));
+        let r = f64s(
+            &ctx.scan(
+                &Array::from_vec(vec![f64::INFINITY, f64::NAN, f64::NEG_INFINITY]),
+                &on(Scan::nancumsum()),
+            )
+            .unwrap(),
+        );
+        assert!(r[0] == f64::INFINITY && r[1] == f64::INFINITY && r[2].is_nan());
+        let nans = Array::from_vec(vec![f32::NAN; 4]);
+        assert_eq!(
+            f64s(&ctx.scan(&nans, &on(Scan::nancumsum())).unwrap()),
+            [0.0; 4]
+        );
+        assert_eq!(
+            f64s(&ctx.scan(&nans, &on(Scan::nancumprod())).unwrap()),
+            [1.0; 4]
+        );
+        // cummax: NaN propagates, the first NaN's bits stick.
+        let (p, q) = (f32::from_bits(0x7fc0_0001), f32::from_bits(0x7fc0_0002));
+        let x = Array::from_vec(vec![1.0f32, p, 5.0, q]);
+        let r = ctx
+            .scan(&x, &on(Scan::cummax()))
+            .unwrap()
+            .into_vec::<f32>()
+            .unwrap();
+        let bits: Vec<u32> = r.iter().map(|x| x.to_bits()).collect();
+        assert_eq!(
+            bits,
+            [1.0f32.to_bits(), p.to_bits(), p.to_bits(), p.to_bits()]
+        );
+        // logaddexp's special values.
+        let inf = f64::INFINITY;
+        for (pair, want) in [([inf, inf], inf), ([-inf, -inf], -inf), ([inf, -inf], inf)] {
+            let r = f64s(
+                &ctx.scan(&Array::from_vec(pair.to_vec()), &on(Scan::logcumsumexp()))
+                    .unwrap(),
+            );
+            assert_eq!(r[1], want, "{}", what(&format!("logaddexp {pair:?}")));
+        }
+        let r = f64s(
+            &ctx.scan(
+                &Array::from_vec(vec![f64::NAN, 1.0]),
+                &on(Scan::logcumsumexp()),
+            )
+            .unwrap(),
+        );
+        assert!(r[1].is_nan());
+        let r = f64s(
+            &ctx.scan(
+                &Array::from_vec(vec![2.0f64, 2.0]),
+                &on(Scan::logcumsumexp()),
+            )
+            .unwrap(),
+        );
+        assert_eq!(r[1], 2.0 + std::f64::consts::LN_2);
+        // include_initial: the identity prepended, not folded in.
+        let r = ctx
+            .scan(
+                &Array::from_vec(vec![-0.0f64]),
+                &on(Scan::cumulative_sum().include_initial(true)),
+            )
+            .unwrap();
+        let bits: Vec<u64> = r
+            .into_vec::<f64>()
+            .unwrap()
+            .iter()
+            .map(|x| x.to_bits())
+            .collect();
+        assert_eq!(bits, [0, (-0.0f64).to_bits()]);
+        let r = f64s(
+            &ctx.scan(
+                &Array::from_vec(vec![f64::NAN, 1.0]),
+                &on(Scan::cumulative_sum().include_initial(true)),
+            )
+            .unwrap(),
+        );
+        assert!(r[0] == 0.0 && r[1].is_nan() && r[2].is_nan());
+        let five = Array::from_shape_vec(&[], vec![5i32]).unwrap();
+        let r = ctx
+            .scan(&five, &on(Scan::cumulative_prod().include_initial(true)))
+            .unwrap();
+        assert_eq!(r.into_vec::<i64>().unwrap(), [1, 5]);
+        let empty = Array::from_vec(Vec::<f32>::new());
+        let r = ctx
+            .scan(&empty, &on(Scan::cumulative_sum().include_initial(true)))
+            .unwrap();
+        assert_eq!(r.shape(), &[1]);
+    }
+}
+
+static CPU: std::sync::LazyLock<Context> = std::sync::LazyLock::new(Context::cpu_only);
+
+/// Every bad input is a typed error that names the problem, and `out` is left untouched.
+#[test]
+fn bad_input_is_an_error() {
+    let ctx = &*CPU;
+    let a = Array::from_vec(vec![1.0f64, 2.0, 3.0, 4.0, 5.0]);
+    for (offsets, text) in [
+        (vec![1, 5], "must start at 0"),
+        (vec![0, 4], "must end at the axis length 5"),
+        (vec![0, 3, 2, 5], "decrease"),
+        (vec![], "empty"),
+    ] {
+        let e = ctx.scan(&a, &Scan::cumsum().segments(offsets)).unwrap_err();
+        assert!(e.to_string().contains(text), "{e}");
+    }
+    let m = Array::from_shape_vec(&[2, 2], vec![0i64, 1, 2, 3]).unwrap();
+    let e = Scan::cumsum().segments_array(&m).unwrap_err();
+    assert!(e.to_string().contains("1-D"), "{e}");
+    let e = Scan::cumsum().segments_array(&a).unwrap_err();
+    assert!(e.to_string().contains("integers"), "{e}");
+    let e = ctx
+        .scan(&a, &Scan::logcumsumexp().dtype(DType::Int32))
+        .unwrap_err();
+    assert!(e.to_string().contains("no int32 loop"), "{e}");
+    let e = ctx
+        .scan(
+            &a,
+            &Scan::cumulative_sum().include_initial(true).reverse(true),
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("include_initial"), "{e}");
+    let e = ctx.scan_indices(&a, &Scan::cumsum()).unwrap_err();
+    assert!(e.to_string().contains("cummax and cummin"), "{e}");
+    // A wrong out shape leaves out untouched (include_initial grows the axis).
+    let mut out = Array::from_vec(vec![7.0f64; 5]);
+    let e = ctx
+        .scan_into(&a, &mut out, &Scan::cumulative_sum().include_initial(true))
+        .unwrap_err();
+    assert!(matches!(e, gpuscan::Error::OutShape { .. }), "{e}");
+    assert_eq!(out.into_vec::<f64>().unwrap(), [7.0; 5]);
+}
