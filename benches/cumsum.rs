@@ -38,10 +38,9 @@ impl Case {
 
     /// The shape of the result: 1-D when flattening, else the input's.
     fn result_shape(&self) -> Vec<usize> {
-        match self.axis {
-            Some(_) => self.shape.clone(),
-            None => vec![self.len()],
-        }
+        let (_, shape) = gpuscan::layout::Geometry::resolve(&self.shape, self.axis)
+            .expect("the case's axis is in bounds");
+        shape
     }
 
     fn input(&self) -> Array {

@@ -2,174 +2,11 @@
 
 use std::fmt;
 
-use half::f16;
-
+pub(crate) use crate::data::with_data;
+use crate::data::{with_dtype, Wrap};
+pub use crate::data::{Data, DataMut, DataRef};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
-
-/// Calls `$body` with `$v` bound to the typed contents of a data enum.
-macro_rules! with_data {
-    ($enum:ident, $data:expr, $v:ident => $body:expr) => {
-        match $data {
-            $enum::Bool($v) => $body,
-            $enum::Int8($v) => $body,
-            $enum::Int16($v) => $body,
-            $enum::Int32($v) => $body,
-            $enum::Int64($v) => $body,
-            $enum::UInt8($v) => $body,
-            $enum::UInt16($v) => $body,
-            $enum::UInt32($v) => $body,
-            $enum::UInt64($v) => $body,
-            $enum::Float16($v) => $body,
-            $enum::Float32($v) => $body,
-            $enum::Float64($v) => $body,
-        }
-    };
-}
-pub(crate) use with_data;
-
-macro_rules! data_enum {
-    ($(#[$m:meta])* $name:ident, $($lt:lifetime,)? $wrap:ident) => {
-        $(#[$m])*
-        #[derive(Debug, PartialEq)]
-        pub enum $name$(<$lt>)? {
-            Bool($wrap!($($lt,)? bool)),
-            Int8($wrap!($($lt,)? i8)),
-            Int16($wrap!($($lt,)? i16)),
-            Int32($wrap!($($lt,)? i32)),
-            Int64($wrap!($($lt,)? i64)),
-            UInt8($wrap!($($lt,)? u8)),
-            UInt16($wrap!($($lt,)? u16)),
-            UInt32($wrap!($($lt,)? u32)),
-            UInt64($wrap!($($lt,)? u64)),
-            Float16($wrap!($($lt,)? f16)),
-            Float32($wrap!($($lt,)? f32)),
-            Float64($wrap!($($lt,)? f64)),
-        }
-
-        impl$(<$lt>)? $name$(<$lt>)? {
-            /// The dtype of the elements.
-            pub fn dtype(&self) -> DType {
-                match self {
-                    Self::Bool(_) => DType::Bool,
-                    Self::Int8(_) => DType::Int8,
-                    Self::Int16(_) => DType::Int16,
-                    Self::Int32(_) => DType::Int32,
-                    Self::Int64(_) => DType::Int64,
-                    Self::UInt8(_) => DType::UInt8,
-                    Self::UInt16(_) => DType::UInt16,
-                    Self::UInt32(_) => DType::UInt32,
-                    Self::UInt64(_) => DType::UInt64,
-                    Self::Float16(_) => DType::Float16,
-                    Self::Float32(_) => DType::Float32,
-                    Self::Float64(_) => DType::Float64,
-                }
-            }
-
-            /// Number of elements.
-            pub fn len(&self) -> usize {
-                with_data!($name, self, v => v.len())
-            }
-
-            /// True when there are no elements.
-            pub fn is_empty(&self) -> bool {
-                self.len() == 0
-            }
-        }
-    };
-}
-
-macro_rules! owned {
-    ($t:ty) => { Vec<$t> };
-}
-macro_rules! shared {
-    ($lt:lifetime, $t:ty) => {
-        &$lt[$t]
-    };
-}
-macro_rules! unique {
-    ($lt:lifetime, $t:ty) => { &$lt mut [$t] };
-}
-
-data_enum!(
-    /// Owned elements of one dtype.
-    Data, owned);
-data_enum!(
-    /// Borrowed elements of one dtype.
-    DataRef, 'a, shared);
-data_enum!(
-    /// Mutably borrowed elements of one dtype.
-    DataMut, 'a, unique);
-
-impl Data {
-    /// A borrowed view of the elements.
-    pub fn view(&self) -> DataRef<'_> {
-        with_data!(Data, self, v => Wrap::shared(v.as_slice()))
-    }
-}
-
-impl Clone for Data {
-    fn clone(&self) -> Data {
-        with_data!(Data, self, v => Wrap::owned(v.clone()))
-    }
-}
-
-/// Wraps typed storage into the data enums (a supertrait of [`Element`]).
-#[doc(hidden)]
-pub trait Wrap: Sized {
-    fn owned(v: Vec<Self>) -> Data;
-    fn shared(v: &[Self]) -> DataRef<'_>;
-    fn unique(v: &mut [Self]) -> DataMut<'_>;
-    fn from_owned(d: Data) -> std::result::Result<Vec<Self>, Data>;
-    fn from_shared<'a>(d: &DataRef<'a>) -> Option<&'a [Self]>;
-    fn as_owned_mut(d: &mut Data) -> Option<&mut Vec<Self>>;
-}
-
-macro_rules! wrap {
-    ($t:ty, $v:ident) => {
-        impl Wrap for $t {
-            fn owned(v: Vec<Self>) -> Data {
-                Data::$v(v)
-            }
-            fn shared(v: &[Self]) -> DataRef<'_> {
-                DataRef::$v(v)
-            }
-            fn unique(v: &mut [Self]) -> DataMut<'_> {
-                DataMut::$v(v)
-            }
-            fn from_owned(d: Data) -> std::result::Result<Vec<Self>, Data> {
-                match d {
-                    Data::$v(v) => Ok(v),
-                    other => Err(other),
-                }
-            }
-            fn from_shared<'a>(d: &DataRef<'a>) -> Option<&'a [Self]> {
-                match d {
-                    DataRef::$v(v) => Some(v),
-                    _ => None,
-                }
-            }
-            fn as_owned_mut(d: &mut Data) -> Option<&mut Vec<Self>> {
-                match d {
-                    Data::$v(v) => Some(v),
-                    _ => None,
-                }
-            }
-        }
-    };
-}
-wrap!(bool, Bool);
-wrap!(i8, Int8);
-wrap!(i16, Int16);
-wrap!(i32, Int32);
-wrap!(i64, Int64);
-wrap!(u8, UInt8);
-wrap!(u16, UInt16);
-wrap!(u32, UInt32);
-wrap!(u64, UInt64);
-wrap!(f16, Float16);
-wrap!(f32, Float32);
-wrap!(f64, Float64);
 
 fn check_len(shape: &[usize], len: usize) -> Result<()> {
     let expected = shape
@@ -234,20 +71,7 @@ impl Array {
             .iter()
             .try_fold(1usize, |acc, &d| acc.checked_mul(d))
             .ok_or_else(|| Error::TooLarge(format!("shape {shape:?} overflows usize")))?;
-        let data = match dtype {
-            DType::Bool => Data::Bool(vec![false; n]),
-            DType::Int8 => Data::Int8(vec![0; n]),
-            DType::Int16 => Data::Int16(vec![0; n]),
-            DType::Int32 => Data::Int32(vec![0; n]),
-            DType::Int64 => Data::Int64(vec![0; n]),
-            DType::UInt8 => Data::UInt8(vec![0; n]),
-            DType::UInt16 => Data::UInt16(vec![0; n]),
-            DType::UInt32 => Data::UInt32(vec![0; n]),
-            DType::UInt64 => Data::UInt64(vec![0; n]),
-            DType::Float16 => Data::Float16(vec![f16::ZERO; n]),
-            DType::Float32 => Data::Float32(vec![0.0; n]),
-            DType::Float64 => Data::Float64(vec![0.0; n]),
-        };
+        let data = with_dtype!(dtype, T => Wrap::owned(vec![T::default(); n]));
         Ok(Array {
             data,
             shape: shape.to_vec(),

@@ -1,6 +1,6 @@
 //! Whole-array casts between dtypes, with numpy's unsafe-casting rules.
 
-use crate::array::{with_data, Data, DataMut, DataRef, Wrap};
+use crate::data::{with_data, with_dtype, Data, DataMut, DataRef, Wrap};
 use crate::dtype::{cast, DType, Element, Scalar};
 use crate::op::{with_monoid, Monoid, ScanOp};
 
@@ -10,30 +10,9 @@ fn cast_vec<S: Element, D: Element>(src: &[S]) -> Vec<D> {
     out
 }
 
-/// Calls `$f::<T>($args)` with `T` the element type of `$dtype`, wrapping the `Vec<T>` it
-/// returns into `Data`.
-macro_rules! with_dtype_vec {
-    ($dtype:expr, $f:ident($($args:expr),*)) => {
-        match $dtype {
-            DType::Bool => Data::Bool($f($($args),*)),
-            DType::Int8 => Data::Int8($f($($args),*)),
-            DType::Int16 => Data::Int16($f($($args),*)),
-            DType::Int32 => Data::Int32($f($($args),*)),
-            DType::Int64 => Data::Int64($f($($args),*)),
-            DType::UInt8 => Data::UInt8($f($($args),*)),
-            DType::UInt16 => Data::UInt16($f($($args),*)),
-            DType::UInt32 => Data::UInt32($f($($args),*)),
-            DType::UInt64 => Data::UInt64($f($($args),*)),
-            DType::Float16 => Data::Float16($f($($args),*)),
-            DType::Float32 => Data::Float32($f($($args),*)),
-            DType::Float64 => Data::Float64($f($($args),*)),
-        }
-    };
-}
-
 /// A fresh copy of `src` in dtype `to` (a plain copy when the dtypes agree).
 pub(crate) fn cast_data(src: &DataRef<'_>, to: DType) -> Data {
-    with_data!(DataRef, src, v => with_dtype_vec!(to, cast_vec(v)))
+    with_data!(DataRef, src, v => with_dtype!(to, D => Wrap::owned(cast_vec::<_, D>(v))))
 }
 
 fn cast_vec_nan<S: Element, D: Element>(src: &[S], nan_to: Scalar) -> Vec<D> {
@@ -47,7 +26,7 @@ fn cast_vec_nan<S: Element, D: Element>(src: &[S], nan_to: Scalar) -> Vec<D> {
 
 /// [`cast_data`] with every NaN replaced by `nan_to` before the cast.
 pub(crate) fn cast_data_nan(src: &DataRef<'_>, to: DType, nan_to: Scalar) -> Data {
-    with_data!(DataRef, src, v => with_dtype_vec!(to, cast_vec_nan(v, nan_to)))
+    with_data!(DataRef, src, v => with_dtype!(to, D => Wrap::owned(cast_vec_nan::<_, D>(v, nan_to))))
 }
 
 fn initial_rows<A: Element, M: Monoid<A>>(

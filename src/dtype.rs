@@ -69,6 +69,24 @@ impl DType {
         }
     }
 
+    /// numpy's type code (`np.dtype(x).str` without the byte order): `b1`, `i4`, `f8`, ...
+    pub fn code(self) -> &'static str {
+        match self {
+            DType::Bool => "b1",
+            DType::Int8 => "i1",
+            DType::Int16 => "i2",
+            DType::Int32 => "i4",
+            DType::Int64 => "i8",
+            DType::UInt8 => "u1",
+            DType::UInt16 => "u2",
+            DType::UInt32 => "u4",
+            DType::UInt64 => "u8",
+            DType::Float16 => "f2",
+            DType::Float32 => "f4",
+            DType::Float64 => "f8",
+        }
+    }
+
     /// Bytes per element.
     pub fn size(self) -> usize {
         match self {
@@ -96,7 +114,11 @@ impl DType {
     /// The dtype `np.cumsum` accumulates in when neither `dtype` nor `out` is given:
     /// bool and signed ints go to int64, unsigned ints to uint64, floats keep theirs.
     pub fn cumsum_default(self) -> DType {
-        crate::op::ScanOp::Sum.result_dtype(self)
+        match self.kind() {
+            Kind::Bool | Kind::Signed => DType::Int64,
+            Kind::Unsigned => DType::UInt64,
+            Kind::Float => self,
+        }
     }
 
     /// True for int8 ... int64.
@@ -178,20 +200,24 @@ impl FromStr for DType {
         use DType::*;
         let t = s.trim();
         let code = t.trim_start_matches(['<', '>', '=', '|']);
+        // The aliases; names and codes come from `name` and `code`.
         let d = match code {
-            "bool" | "bool_" | "?" | "b1" => Bool,
-            "int8" | "i1" | "byte" => Int8,
-            "int16" | "i2" | "short" => Int16,
-            "int32" | "i4" | "intc" => Int32,
-            "int64" | "i8" | "int" | "int_" | "long" | "longlong" | "intp" => Int64,
-            "uint8" | "u1" | "ubyte" => UInt8,
-            "uint16" | "u2" | "ushort" => UInt16,
-            "uint32" | "u4" | "uintc" => UInt32,
-            "uint64" | "u8" | "uint" | "ulong" | "ulonglong" | "uintp" => UInt64,
-            "float16" | "f2" | "half" => Float16,
-            "float32" | "f4" | "single" => Float32,
-            "float64" | "f8" | "double" | "float" => Float64,
-            _ => return Err(Error::UnknownDType(s.to_string())),
+            "bool_" | "?" => Bool,
+            "byte" => Int8,
+            "short" => Int16,
+            "intc" => Int32,
+            "int" | "int_" | "long" | "longlong" | "intp" => Int64,
+            "ubyte" => UInt8,
+            "ushort" => UInt16,
+            "uintc" => UInt32,
+            "uint" | "ulong" | "ulonglong" | "uintp" => UInt64,
+            "half" => Float16,
+            "single" => Float32,
+            "double" | "float" => Float64,
+            _ => DType::ALL
+                .into_iter()
+                .find(|d| d.name() == code || d.code() == code)
+                .ok_or_else(|| Error::UnknownDType(s.to_string()))?,
         };
         Ok(d)
     }
@@ -211,20 +237,54 @@ mod sealed {
     pub trait Sealed {}
 }
 
+/// A container of elements as a type constructor (`Vec<T>`, `&'a [T]`, ...), so that modules
+/// above this one can move typed containers in and out of [`Tagged`] through
+/// [`Element::tag`] and [`Element::untag`] while `Element` knows none of them.
+#[doc(hidden)]
+pub trait Family {
+    type Of<'a, T: Element>;
+}
+
+/// A container of one element type, tagged with that type: the closed set of element types
+/// as something generic code can match on.
+#[doc(hidden)]
+pub enum Tagged<'a, F: Family> {
+    Bool(F::Of<'a, bool>),
+    Int8(F::Of<'a, i8>),
+    Int16(F::Of<'a, i16>),
+    Int32(F::Of<'a, i32>),
+    Int64(F::Of<'a, i64>),
+    UInt8(F::Of<'a, u8>),
+    UInt16(F::Of<'a, u16>),
+    UInt32(F::Of<'a, u32>),
+    UInt64(F::Of<'a, u64>),
+    Float16(F::Of<'a, f16>),
+    Float32(F::Of<'a, f32>),
+    Float64(F::Of<'a, f64>),
+}
+
+/// [`Element::tag`] and [`Element::untag`] for the element type of variant `$d`.
+macro_rules! tag_methods {
+    ($d:ident) => {
+        #[inline(always)]
+        fn tag<'a, F: Family>(x: F::Of<'a, Self>) -> Tagged<'a, F> {
+            Tagged::$d(x)
+        }
+        #[inline(always)]
+        fn untag<'a, F: Family>(t: Tagged<'a, F>) -> Result<F::Of<'a, Self>, Tagged<'a, F>> {
+            match t {
+                Tagged::$d(x) => Ok(x),
+                other => Err(other),
+            }
+        }
+    };
+}
+
 /// A Rust type that stands for one [`DType`]: `bool`, `i8` ... `u64`, [`half::f16`], `f32`, `f64`.
 ///
 /// Sealed: the set is fixed by numpy's dtypes.
 pub trait Element:
-    sealed::Sealed
-    + crate::array::Wrap
-    + Copy
-    + Send
-    + Sync
-    + PartialEq
-    + PartialOrd
-    + fmt::Debug
-    + Default
-    + 'static
+    sealed::Sealed + Copy + Send + Sync + PartialEq + PartialOrd + fmt::Debug + Default + 'static
 {
     /// The dtype this type stands for.
     const DTYPE: DType;
@@ -259,6 +319,12 @@ pub trait Element:
     /// The highest value (+inf for floats).
     #[doc(hidden)]
     fn highest() -> Self;
+    /// `x` as this type's variant of [`Tagged`].
+    #[doc(hidden)]
+    fn tag<'a, F: Family>(x: F::Of<'a, Self>) -> Tagged<'a, F>;
+    /// The contents of `t` if it is this type's variant, else `t` back.
+    #[doc(hidden)]
+    fn untag<'a, F: Family>(t: Tagged<'a, F>) -> Result<F::Of<'a, Self>, Tagged<'a, F>>;
 }
 
 macro_rules! int_element {
@@ -266,6 +332,7 @@ macro_rules! int_element {
         impl sealed::Sealed for $t {}
         impl Element for $t {
             const DTYPE: DType = DType::$d;
+            tag_methods!($d);
             #[inline(always)]
             fn to_scalar(self) -> Scalar {
                 Scalar::$variant(self as $wide)
@@ -329,6 +396,7 @@ int_element!(u64, UInt64, UInt, u64);
 impl sealed::Sealed for bool {}
 impl Element for bool {
     const DTYPE: DType = DType::Bool;
+    tag_methods!(Bool);
     #[inline(always)]
     fn to_scalar(self) -> Scalar {
         Scalar::Bool(self)
@@ -381,6 +449,7 @@ macro_rules! float_element {
         impl sealed::Sealed for $t {}
         impl Element for $t {
             const DTYPE: DType = DType::$d;
+            tag_methods!($d);
             #[inline(always)]
             fn to_scalar(self) -> Scalar {
                 Scalar::Float($to(self))
@@ -557,8 +626,12 @@ mod tests {
     fn names_round_trip() {
         for d in DType::ALL {
             assert_eq!(d.name().parse::<DType>().unwrap(), d);
+            assert_eq!(d.code().parse::<DType>().unwrap(), d);
+            assert_eq!(d.code()[1..].parse::<usize>().unwrap(), d.size());
         }
         assert_eq!("<f4".parse::<DType>().unwrap(), Float32);
+        assert_eq!("|?".parse::<DType>().unwrap(), Bool);
+        assert_eq!("double".parse::<DType>().unwrap(), Float64);
         assert!(matches!(
             "bogus".parse::<DType>(),
             Err(Error::UnknownDType(_))

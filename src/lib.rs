@@ -1,10 +1,25 @@
 //! # gpuscan
 //!
-//! `numpy.cumsum` on any GPU, through wgpu and WGSL compute shaders, with numpy's semantics:
-//! `axis=None` flattens in C order, an integer axis (negative from the end) scans every lane
-//! independently, `dtype` casts first and accumulates in it, `out` takes any dtype, and the
-//! result dtype follows numpy's promotion. A CPU path (numpy's summation order, parallel across
-//! lanes) serves small inputs and machines without an adapter.
+//! numpy's scans on any GPU, through wgpu and WGSL compute shaders, with numpy's semantics:
+//! `cumsum`, `cumprod`, `nancumsum`, `nancumprod`, `cummax`/`cummin` (with indices),
+//! `logcumsumexp` and numpy 2's `cumulative_sum`/`cumulative_prod`, each also reverse,
+//! exclusive and segmented ([`Scan`], [`Context::scan`]). `axis=None` flattens in C order, an
+//! integer axis (negative from the end) scans every lane independently, `dtype` casts first
+//! and computes in it, `out` takes any dtype, and the result dtype follows numpy's promotion.
+//! A CPU path (numpy's order, parallel across lanes) serves small inputs and machines without
+//! an adapter.
+//!
+//! ```
+//! use gpuscan::{Array, Context, Scan};
+//!
+//! let ctx = Context::new()?;
+//! let a = Array::from_vec(vec![2.0f64, 7.0, 1.0, 8.0, 2.0, 8.0]);
+//! let r = ctx.scan(&a, &Scan::cummax().reverse(true))?;
+//! assert_eq!(r.as_slice::<f64>()?, &[8.0, 8.0, 8.0, 8.0, 8.0, 8.0]);
+//! let r = ctx.scan(&a, &Scan::cumprod().exclusive(true).segments(vec![0, 2, 6]))?;
+//! assert_eq!(r.as_slice::<f64>()?, &[1.0, 2.0, 1.0, 1.0, 8.0, 16.0]);
+//! # Ok::<(), gpuscan::Error>(())
+//! ```
 //!
 //! ```
 //! use gpuscan::{Array, Context, Cumsum, DType, Device};
@@ -22,8 +37,8 @@
 //! # Ok::<(), gpuscan::Error>(())
 //! ```
 //!
-//! Arrays can stay on the GPU between scans ([`Context::upload`], [`Context::cumsum_gpu`]),
-//! and a scan can be recorded into the caller's own encoder ([`Context::record_cumsum`]).
+//! Arrays can stay on the GPU between scans ([`Context::upload`], [`Context::scan_gpu`]),
+//! and a scan can be recorded into the caller's own encoder ([`Context::record_scan`]).
 
 mod alloc;
 mod array;
@@ -32,6 +47,7 @@ pub mod calibrate;
 mod context;
 mod convert;
 mod cpu;
+mod data;
 mod dtype;
 mod error;
 mod gpu;
@@ -46,9 +62,10 @@ mod resident;
 pub mod strategy;
 pub mod tolerance;
 
-pub use array::{Array, ArrayView, ArrayViewMut, Data, DataMut, DataRef};
+pub use array::{Array, ArrayView, ArrayViewMut};
 pub use auto::AutoPolicy;
 pub use context::{Context, ContextOptions, DEFAULT_AUTO_THRESHOLD};
+pub use data::{Data, DataMut, DataRef};
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
 pub use gpu::{Counters, Faults, ProbeReport};

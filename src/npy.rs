@@ -21,9 +21,9 @@ use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
 
 use bytemuck::{NoUninit, Pod};
-use half::f16;
 
-use crate::array::{with_data, Array, Data};
+use crate::array::Array;
+use crate::data::{with_data, with_dtype, Data, Wrap};
 use crate::dtype::{cast, DType, Element};
 use crate::error::{Error, Result};
 
@@ -117,20 +117,15 @@ fn padded(hlen: usize, len_bytes: usize) -> usize {
 
 /// numpy's `descr` of a native-endian dtype.
 fn descr(dtype: DType) -> String {
-    let order = if cfg!(target_endian = "big") {
+    // Single bytes have no byte order.
+    let order = if dtype.size() == 1 {
+        '|'
+    } else if cfg!(target_endian = "big") {
         '>'
     } else {
         '<'
     };
-    let (kind, order) = match dtype {
-        DType::Bool => ('b', '|'),
-        DType::Int8 => ('i', '|'),
-        DType::UInt8 => ('u', '|'),
-        DType::Int16 | DType::Int32 | DType::Int64 => ('i', order),
-        DType::UInt16 | DType::UInt32 | DType::UInt64 => ('u', order),
-        DType::Float16 | DType::Float32 | DType::Float64 => ('f', order),
-    };
-    format!("{order}{kind}{}", dtype.size())
+    format!("{order}{}", dtype.code())
 }
 
 /// Python's `repr` of a shape tuple: `()`, `(5,)`, `(2, 3)`.
@@ -150,20 +145,7 @@ fn write_err(e: io::Error) -> Error {
 }
 
 fn write_elements<S: Element + NoUninit>(w: &mut impl Write, src: &[S], to: DType) -> Result<()> {
-    match to {
-        DType::Bool => write_cast::<S, bool>(w, src),
-        DType::Int8 => write_cast::<S, i8>(w, src),
-        DType::Int16 => write_cast::<S, i16>(w, src),
-        DType::Int32 => write_cast::<S, i32>(w, src),
-        DType::Int64 => write_cast::<S, i64>(w, src),
-        DType::UInt8 => write_cast::<S, u8>(w, src),
-        DType::UInt16 => write_cast::<S, u16>(w, src),
-        DType::UInt32 => write_cast::<S, u32>(w, src),
-        DType::UInt64 => write_cast::<S, u64>(w, src),
-        DType::Float16 => write_cast::<S, f16>(w, src),
-        DType::Float32 => write_cast::<S, f32>(w, src),
-        DType::Float64 => write_cast::<S, f64>(w, src),
-    }
+    with_dtype!(to, D => write_cast::<S, D>(w, src))
 }
 
 fn write_cast<S: Element + NoUninit, D: Element + NoUninit>(
@@ -392,19 +374,8 @@ fn parse_descr(s: &str) -> Option<(DType, bool)> {
         _ => (b'=', s),
     };
     let dtype = match code {
-        "b1" | "?" => DType::Bool,
-        "i1" => DType::Int8,
-        "i2" => DType::Int16,
-        "i4" => DType::Int32,
-        "i8" => DType::Int64,
-        "u1" => DType::UInt8,
-        "u2" => DType::UInt16,
-        "u4" => DType::UInt32,
-        "u8" => DType::UInt64,
-        "f2" => DType::Float16,
-        "f4" => DType::Float32,
-        "f8" => DType::Float64,
-        _ => return None,
+        "?" => DType::Bool,
+        _ => DType::ALL.into_iter().find(|d| d.code() == code)?,
     };
     let big = match order {
         b'<' => false,
@@ -663,27 +634,18 @@ impl Parser {
 }
 
 fn read_data(r: &mut impl Read, h: &Header, name: &str) -> Result<Data> {
-    Ok(match h.dtype {
-        // numpy stores bools as bytes 0 and 1; any nonzero byte reads as True. The map is
-        // collected in place, so the bytes become the bools without another allocation.
-        DType::Bool => Data::Bool(
-            read_vec::<u8>(r, h, name)?
-                .into_iter()
-                .map(|b| b != 0)
-                .collect(),
-        ),
-        DType::Int8 => Data::Int8(read_vec(r, h, name)?),
-        DType::Int16 => Data::Int16(read_vec(r, h, name)?),
-        DType::Int32 => Data::Int32(read_vec(r, h, name)?),
-        DType::Int64 => Data::Int64(read_vec(r, h, name)?),
-        DType::UInt8 => Data::UInt8(read_vec(r, h, name)?),
-        DType::UInt16 => Data::UInt16(read_vec(r, h, name)?),
-        DType::UInt32 => Data::UInt32(read_vec(r, h, name)?),
-        DType::UInt64 => Data::UInt64(read_vec(r, h, name)?),
-        DType::Float16 => Data::Float16(read_vec(r, h, name)?),
-        DType::Float32 => Data::Float32(read_vec(r, h, name)?),
-        DType::Float64 => Data::Float64(read_vec(r, h, name)?),
-    })
+    Ok(
+        with_dtype!(h.dtype, T => Wrap::owned(read_vec::<T>(r, h, name)?), bool => {
+            // numpy stores bools as bytes 0 and 1; any nonzero byte reads as True. The map is
+            // collected in place, so the bytes become the bools without another allocation.
+            Data::Bool(
+                read_vec::<u8>(r, h, name)?
+                    .into_iter()
+                    .map(|b| b != 0)
+                    .collect(),
+            )
+        }),
+    )
 }
 
 /// Reads the header's elements straight into their final vector, a piece at a time so that a

@@ -95,13 +95,8 @@ impl ScanOp {
     /// uint64; max and min keep the input's dtype; logaddexp takes bool and 8-bit ints to
     /// float16, 16-bit ints to float32 and wider ints to float64. Floats keep their dtype.
     pub fn result_dtype(self, input: DType) -> DType {
-        use DType::*;
         match self.combine() {
-            Combine::Add | Combine::Mul => match input {
-                Bool | Int8 | Int16 | Int32 | Int64 => Int64,
-                UInt8 | UInt16 | UInt32 | UInt64 => UInt64,
-                float => float,
-            },
+            Combine::Add | Combine::Mul => input.cumsum_default(),
             Combine::Max | Combine::Min => input,
             Combine::LogAddExp => float_for(input),
         }
