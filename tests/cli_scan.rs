@@ -873,3 +873,84 @@ fn every_scan_subcommand_has_its_help() {
         );
     }
 }
+
+/// `gpuscan selftest --ops` runs the family rows of the operations named: one row per
+/// operation, dtype and variant, naming them in its JSON, every one passing; without cumsum
+/// among them, none of the plain cumsum rows. An unknown operation is a one-line error.
+#[test]
+fn selftest_runs_the_family_rows_of_the_operations_named() {
+    let dir = TempDir::new("selftest");
+    let args = ["selftest", "--quick", "--ops", "cumfoo"].map(OsStr::new);
+    assert_fails(&args, &dir, &["unknown scan 'cumfoo'"]);
+    if !gpu_available() {
+        return;
+    }
+    let args = [
+        "selftest",
+        "--quick",
+        "--json",
+        "--strategy",
+        "chained",
+        "--ops",
+        "cummax,nancumprod",
+    ];
+    let run = gpuscan(args);
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "gpuscan {args:?}: exit {:?}: {}{out}",
+        run.status.code(),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let rows: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l["strategy"].is_string()).collect();
+    let summary = lines.last().expect("a summary");
+    assert_eq!(summary["failed"], 0, "{summary}");
+    assert_eq!(summary["rows"], rows.len(), "{summary}");
+    let mut variants = std::collections::BTreeSet::new();
+    for row in &rows {
+        assert_eq!(row["pass"], true, "{row}");
+        assert_eq!(row["strategy"], "chained", "{row}");
+        let op = row["op"].as_str().expect("an op");
+        assert!(op == "cummax" || op == "nancumprod", "{row}");
+        let case = row["case"].as_str().expect("a case");
+        assert!(case.starts_with(op), "{row}");
+        let (reverse, exclusive) = (row["reverse"].as_bool(), row["exclusive"].as_bool());
+        let segments = row["segments"].as_str().map(str::to_string);
+        assert!(reverse.is_some() && exclusive.is_some(), "{row}");
+        assert!(row["runs"].as_u64().unwrap_or(0) > 0, "{row}");
+        variants.insert((
+            op.to_string(),
+            row["dtype"].as_str().unwrap_or("").to_string(),
+            reverse,
+            exclusive,
+            segments,
+        ));
+    }
+    // Every row is its own variant: forward, reverse, exclusive and both kinds of segments,
+    // on int32 and float32 at least.
+    assert_eq!(variants.len(), rows.len(), "{out}");
+    for op in ["cummax", "nancumprod"] {
+        for dtype in ["int32", "float32"] {
+            let of = |r: bool, e: bool, s: Option<&str>| {
+                let key = (
+                    op.to_string(),
+                    dtype.to_string(),
+                    Some(r),
+                    Some(e),
+                    s.map(str::to_string),
+                );
+                variants.contains(&key)
+            };
+            assert!(of(false, false, None), "{op} {dtype}: {out}");
+            assert!(of(true, false, None), "{op} {dtype} reverse: {out}");
+            assert!(of(false, true, None), "{op} {dtype} exclusive: {out}");
+            assert!(of(false, false, Some("random")), "{op} {dtype}: {out}");
+            assert!(of(false, false, Some("each")), "{op} {dtype}: {out}");
+        }
+    }
+}
