@@ -221,9 +221,16 @@ fn scan_lane<A: Element, M: Monoid<A>>(lane: &mut [A], offset: usize, job: &Job<
         let end = consumed + rest.len();
         groups.push((consumed..end, rest));
     }
+    let offsets = job.lanes.segments.offsets();
     groups.into_par_iter().for_each(|(range, slice)| {
-        for r in runs(job.lanes) {
-            if r.start < range.start || r.end > range.end {
+        // Only this group's segments: groups are cut at segment boundaries.
+        let first = offsets.partition_point(|&o| (o as usize) < range.start);
+        for w in offsets[first..].windows(2) {
+            let r = w[0] as usize..w[1] as usize;
+            if r.start >= range.end {
+                break;
+            }
+            if r.is_empty() {
                 continue;
             }
             let piece = &mut slice[r.start - range.start..r.end - range.start];
