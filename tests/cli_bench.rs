@@ -135,6 +135,11 @@ fn bench_json_has_the_adapter_then_every_measurement() {
         assert_eq!(m["record"], "measurement", "{m}");
         assert_eq!(m["path"], path, "{m}");
         assert_eq!(m["dtype"], "float32", "{m}");
+        // The default scan: a plain cumsum.
+        assert_eq!(m["op"], "cumsum", "{m}");
+        assert_eq!(m["reverse"], false, "{m}");
+        assert_eq!(m["exclusive"], false, "{m}");
+        assert!(m["segments"].is_null(), "{m}");
         let got_shape: Vec<u64> = m["shape"]
             .as_array()
             .expect("shape is an array")
@@ -261,7 +266,7 @@ fn bench_on_the_cpu_alone_prints_a_table() {
 
 #[test]
 fn bad_options_exit_2_with_one_line() {
-    let cases: [(&[&str], &str); 12] = [
+    let cases: [(&[&str], &str); 17] = [
         (&["--sizes", "abc"], "--sizes"),
         (&["--sizes", "0"], "--sizes"),
         (&["--dtype", "float128"], "float128"),
@@ -274,6 +279,15 @@ fn bad_options_exit_2_with_one_line() {
         (&["--shape", "64x32", "--axis", "2"], "out of bounds"),
         (&["--device", "tpu"], "cpu or gpu"),
         (&["--plot", "/nonexistent-gpuscan-dir/chart.svg"], "plot"),
+        (&["--op", "cumfoo"], "cumfoo"),
+        (&["--op", "cumsum,cumprod,nope"], "logcumsumexp"),
+        (&["--op", ","], "--op"),
+        (&["--segments", "0"], "--segments"),
+        // 64 elements along axis 0 of 64x32: 65 segments cannot fit.
+        (
+            &["--shape", "64x32", "--sizes", "none", "--segments", "65"],
+            "65",
+        ),
     ];
     for (args, needle) in cases {
         let mut full = vec!["bench"];
@@ -466,4 +480,191 @@ fn calibrate_measures_saves_and_info_reports_it() {
     assert!(text.contains("Device::Auto thresholds"), "{text}");
     assert!(text.contains("stored calibration"), "{text}");
     let _ = std::fs::remove_file(&path);
+}
+
+/// The measurement records of a `--json` run, after checking the adapter record.
+fn measurements(o: &Output) -> Vec<Value> {
+    let records = json_lines(o);
+    assert_eq!(records[0]["record"], "adapter", "{}", records[0]);
+    records[1..].to_vec()
+}
+
+/// Whether a row's check accepted its result: exact with no mismatch, within the bound, or
+/// (float sums, which are only measured) a small relative error.
+fn passed(m: &Value) -> bool {
+    match m["check"].as_str() {
+        Some("exact") => m["mismatches"] == 0,
+        Some("bound") => m["beyond_bound"] == 0,
+        Some("relative") => m["max_rel_error"].as_f64().is_some_and(|e| e < 1e-4),
+        _ => panic!("a computed row has a check: {m}"),
+    }
+}
+
+#[test]
+fn every_op_gets_every_row_and_passes_its_check() {
+    let gpu = gpu_expected();
+    let o = gpuscan(
+        &[
+            "bench",
+            "--json",
+            "--op",
+            "cummax,cumprod",
+            "--dtype",
+            "float32,int64",
+            "--sizes",
+            "3000",
+            "--shape",
+            "48x20",
+            "--axis",
+            "0,1",
+            "--repeats",
+            "1",
+        ],
+        &[],
+    );
+    let progress = stderr(&o);
+    assert!(
+        progress.contains("float32 (3000,) cummax cpu ..."),
+        "{progress}"
+    );
+    let records = json_lines(&o);
+    assert_eq!(records[0]["op"], "cummax,cumprod", "{}", records[0]);
+    let paths: &[&str] = if gpu {
+        &["cpu", "gpu-resident", "gpu-end-to-end", "copy"]
+    } else {
+        &["cpu"]
+    };
+    let ms = &records[1..];
+    // 2 dtypes x 3 cases x 2 ops, each with every path, ops innermost but for the paths.
+    assert_eq!(ms.len(), 2 * 3 * 2 * paths.len());
+    for (i, m) in ms.iter().enumerate() {
+        let op = ["cummax", "cumprod"][(i / paths.len()) % 2];
+        assert_eq!(m["op"], op, "{m}");
+        assert_eq!(m["path"], paths[i % paths.len()], "{m}");
+        let dtype = m["dtype"].as_str().unwrap();
+        // cummax keeps the dtype; cumprod of int64 is int64, of float32 float32.
+        assert_eq!(m["accumulate_dtype"], dtype, "{m}");
+        if m["path"] == "copy" {
+            assert!(m["check"].is_null(), "{m}");
+            continue;
+        }
+        let check = match (op, dtype) {
+            ("cumprod", "float32") => "bound",
+            _ => "exact",
+        };
+        assert_eq!(m["check"], check, "{m}");
+        assert!(passed(m), "{m}");
+        if check == "bound" {
+            // Products of 3000 factors within 1% of 1, in float32: far inside the bound.
+            let err = m["max_rel_error"].as_f64().expect("max_rel_error");
+            assert!(err < 1e-4, "{m}");
+        }
+    }
+}
+
+#[test]
+fn reverse_exclusive_and_segments_apply_to_every_row() {
+    let o = gpuscan(
+        &[
+            "bench",
+            "--json",
+            "--reverse",
+            "--exclusive",
+            "--segments",
+            "4",
+            "--op",
+            "cumsum,logcumsumexp,cummin",
+            "--dtype",
+            "float32,int32",
+            "--sizes",
+            "1000",
+            "--shape",
+            "30x17",
+            "--repeats",
+            "1",
+        ],
+        &[],
+    );
+    let records = json_lines(&o);
+    let adapter = &records[0];
+    assert_eq!(adapter["reverse"], true, "{adapter}");
+    assert_eq!(adapter["exclusive"], true, "{adapter}");
+    assert_eq!(adapter["segments"], 4, "{adapter}");
+    let ms = &records[1..];
+    assert!(ms.len() >= 2 * 3 * 3, "{}", ms.len());
+    for m in ms {
+        assert_eq!(m["reverse"], true, "{m}");
+        assert_eq!(m["exclusive"], true, "{m}");
+        assert_eq!(m["segments"], 4, "{m}");
+        if m["path"] != "copy" {
+            assert!(passed(m), "{m}");
+        }
+    }
+    // numpy's result dtypes: logcumsumexp of int32 computes in float64, cummin keeps int32.
+    let acc = |op: &str, dtype: &str| {
+        ms.iter()
+            .find(|m| m["op"] == op && m["dtype"] == dtype)
+            .map(|m| m["accumulate_dtype"].clone())
+    };
+    assert_eq!(acc("logcumsumexp", "int32"), Some("float64".into()));
+    assert_eq!(acc("cummin", "int32"), Some("int32".into()));
+    assert_eq!(acc("cumsum", "int32"), Some("int64".into()));
+    // The table names the variants on every row.
+    let o = gpuscan(
+        &[
+            "bench",
+            "--device",
+            "cpu",
+            "--reverse",
+            "--sizes",
+            "1024",
+            "--shape",
+            "none",
+            "--repeats",
+            "1",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let rows: Vec<&str> = out.lines().filter(|l| l.contains(" 1024 ")).collect();
+    assert_eq!(rows.len(), 1, "{out}");
+    assert!(rows[0].contains("cumsum reverse"), "{out}");
+}
+
+/// The checks are not vacuous: with every result's last element moved (1.5 x + 1 for
+/// floats, x + 1 for integers) every computed row fails its check, in the table too.
+#[test]
+fn the_reference_check_catches_a_wrong_element() {
+    let args = [
+        "bench",
+        "--op",
+        "cumsum,cummax,cumprod,logcumsumexp",
+        "--dtype",
+        "float32,int64",
+        "--sizes",
+        "1000",
+        "--shape",
+        "40x25",
+        "--axis",
+        "1",
+        "--repeats",
+        "1",
+        "--test-perturb",
+    ];
+    let mut json = args.to_vec();
+    json.push("--json");
+    let o = gpuscan(&json, &[]);
+    let ms = measurements(&o);
+    let computed: Vec<&Value> = ms.iter().filter(|m| m["path"] != "copy").collect();
+    assert!(computed.len() >= 2 * 2 * 4, "{}", computed.len());
+    for m in computed {
+        assert!(!passed(m), "a moved element passed: {m}");
+    }
+    let o = gpuscan(&args, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let wrong = out.lines().filter(|l| l.ends_with(" WRONG")).count();
+    // Every integer row, and the float rows of cummax, cumprod and logcumsumexp.
+    assert!(wrong >= 2 * (4 + 3), "{out}");
 }

@@ -1,6 +1,7 @@
 //! `gpuscan bench`: the CPU path, the GPU scan on resident data, the GPU end to end, and a
 //! plain GPU buffer copy of the same bytes (the bandwidth ceiling), in one run, over 1-D sizes
-//! and the axes of a 2-D array; every result checked against a float64 (or exact) reference.
+//! and the axes of a 2-D array, for each scan of `--op` (reverse, exclusive or segmented as
+//! the flags say); every result checked against a float64 (or exact) reference.
 
 pub(crate) mod cases;
 mod clock;
@@ -11,11 +12,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use gpuscan::{Array, Context, Cumsum, DType, Device, GpuArray, Order, Scan, Strategy};
+use gpuscan::{Array, Context, DType, Device, GpuArray, Order, Scan, ScanOp, Strategy};
 
 use crate::values::mem_available_bytes;
 use crate::CliError;
-use cases::{Accuracy, Case, Reference};
+use cases::{Accuracy, Case, Reference, Variant};
 use clock::{host_sample, medians, GpuClock, Repeats, Sample, Timing};
 
 /// 2^10, 2^12 ... 2^26: powers of 4 across the range where launch overhead gives way to
@@ -76,6 +77,23 @@ pub struct Args {
     /// look-back step falls back, quadratic in the tiles of a lane).
     #[arg(long, value_name = "N")]
     spin_limit: Option<u32>,
+    /// Scans to measure, comma-separated: cumsum, cumprod, nancumsum, nancumprod, cummax,
+    /// cummin, logcumsumexp; each gets every row.
+    #[arg(long, value_name = "OP,...", default_value = "cumsum")]
+    op: String,
+    /// Suffix scans (every row).
+    #[arg(long)]
+    reverse: bool,
+    /// Exclusive scans (every row).
+    #[arg(long)]
+    exclusive: bool,
+    /// N equal segments per lane, restarting the scan (every row; at most each case's axis
+    /// length).
+    #[arg(long, value_name = "N")]
+    segments: Option<String>,
+    /// For tests: check every result with its last element moved, so the check must fail.
+    #[arg(long, hide = true)]
+    test_perturb: bool,
 }
 
 /// What one row measures.
@@ -125,6 +143,8 @@ impl PathKind {
 /// One row of the result.
 #[derive(Clone, Debug)]
 pub struct Measurement {
+    /// The scan measured (with the run's [`Variant`]).
+    pub op: ScanOp,
     pub path: PathKind,
     /// The algorithm a GPU scan row ran.
     pub algorithm: Option<&'static str>,
@@ -148,6 +168,9 @@ impl Measurement {
 /// The validated options.
 struct Plan {
     cases: Vec<Case>,
+    ops: Vec<ScanOp>,
+    variant: Variant,
+    perturb: bool,
     cpu: bool,
     gpu: bool,
     repeats: Repeats,
@@ -175,9 +198,36 @@ fn parse_strategies(list: &str) -> Result<Vec<Strategy>, CliError> {
     Ok(out)
 }
 
+/// `--op`: a comma list of scan names.
+fn parse_ops(list: &str) -> Result<Vec<ScanOp>, CliError> {
+    let mut out = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let op = name
+            .parse::<ScanOp>()
+            .map_err(|e| CliError(format!("--op: {e}")))?;
+        if !out.contains(&op) {
+            out.push(op);
+        }
+    }
+    if out.is_empty() {
+        return Err(CliError("--op: give at least one scan".into()));
+    }
+    Ok(out)
+}
+
 impl Plan {
     fn new(args: &Args) -> Result<Plan, CliError> {
         let strategies = parse_strategies(&args.strategy)?;
+        let ops = parse_ops(&args.op)?;
+        let segments = match &args.segments {
+            Some(s) => Some(crate::values::parse_count(s, "--segments")?),
+            None => None,
+        };
+        let variant = Variant {
+            reverse: args.reverse,
+            exclusive: args.exclusive,
+            segments,
+        };
         let paths = match &args.paths {
             None => PathKind::ALL.to_vec(),
             Some(list) => list
@@ -237,7 +287,16 @@ impl Plan {
                 }
             }
         }
-        check_memory(&cases)?;
+        check_memory(&cases, &ops)?;
+        if let Some(n) = segments {
+            if let Some(c) = cases.iter().find(|c| c.axis_len() < n) {
+                return Err(CliError(format!(
+                    "--segments: {n} segments do not fit the {} elements of each lane of {}",
+                    c.axis_len(),
+                    c.label()
+                )));
+            }
+        }
         if cases.is_empty() {
             return Err(CliError(
                 "nothing to measure: --sizes and --shape are both none".into(),
@@ -259,6 +318,9 @@ impl Plan {
         }
         Ok(Plan {
             cases,
+            ops,
+            variant,
+            perturb: args.test_perturb,
             cpu,
             gpu,
             repeats: Repeats { fixed },
@@ -293,6 +355,17 @@ impl Plan {
             rows.push(Row::new(PathKind::Copy, None));
         }
         rows
+    }
+
+    /// How rows name their scan: `cumsum`, `cummax reverse segments=64`.
+    fn scan_labels(&self) -> Vec<String> {
+        self.ops.iter().map(|&op| self.variant.label(op)).collect()
+    }
+
+    /// Whether the run measures anything but the plain cumsum, so that progress lines name
+    /// the scan.
+    fn names_scans(&self) -> bool {
+        self.ops != [ScanOp::Sum] || self.variant != Variant::default()
     }
 }
 
@@ -349,7 +422,8 @@ fn bench(args: &Args, plan: &Plan, plot_file: Option<std::fs::File>) -> Result<u
             }
             eprintln!("no GPU adapter ({reason}): only the cpu rows are measured");
         } else {
-            let missing: Vec<DType> = unique_accs(&plan.cases)
+            let missing: Vec<DType> = unique_accs(&plan.cases, &plan.ops)
+                .into_iter()
                 .filter(|acc| !gpu_dtypes.contains(acc))
                 .collect();
             for acc in missing {
@@ -371,48 +445,79 @@ fn bench(args: &Args, plan: &Plan, plot_file: Option<std::fs::File>) -> Result<u
         _ => None,
     };
 
-    let mut printer = report::Printer::new(args.json);
+    let mut printer = report::Printer::new(args.json, &plan.scan_labels());
     let strategy_names: Vec<&str> = plan.strategies.iter().map(|s| s.name()).collect();
+    let op_names: Vec<&str> = plan.ops.iter().map(|o| o.name()).collect();
     printer.adapter(
         &ctx,
         clock.as_ref(),
         &plan.repeats,
-        &strategy_names.join(","),
-        plan.order,
+        &report::RunInfo {
+            strategy: &strategy_names.join(","),
+            order: plan.order,
+            ops: &op_names.join(","),
+            variant: &plan.variant,
+        },
     );
 
     let max_buffer = ctx.device().map_or(0, |d| d.limits().max_buffer_size);
-    let rows: Vec<Vec<Row>> = plan
+    // Per case, per op: the rows it gets.
+    let rows: Vec<Vec<Vec<Row>>> = plan
         .cases
         .iter()
         .map(|c| {
-            let mut rows = plan.rows(clock.is_some() && gpu_dtypes.contains(&c.acc()));
-            // The end-to-end path streams large arrays in batches; the resident rows need the
-            // whole array in one buffer.
-            let stored = c.elements() as u64 * GpuArray::stored_size(c.acc());
-            let resident = |r: &Row| matches!(r.path, PathKind::GpuResident | PathKind::Copy);
-            if rows.iter().any(resident) && stored > max_buffer {
-                eprintln!(
-                    "{}: {stored} bytes exceed the adapter's largest buffer ({max_buffer} \
-                     bytes); skipping gpu-resident and copy",
-                    c.label()
-                );
-                rows.retain(|r| !resident(r));
-            }
-            rows
+            plan.ops
+                .iter()
+                .map(|&op| {
+                    let acc = c.acc(op);
+                    let mut rows = plan.rows(clock.is_some() && gpu_dtypes.contains(&acc));
+                    // The end-to-end path streams large arrays in batches; the resident rows
+                    // need the whole array in one buffer.
+                    let stored = c.elements() as u64 * GpuArray::stored_size(acc);
+                    let resident =
+                        |r: &Row| matches!(r.path, PathKind::GpuResident | PathKind::Copy);
+                    if rows.iter().any(resident) && stored > max_buffer {
+                        eprintln!(
+                            "{} {op}: {stored} bytes exceed the adapter's largest buffer \
+                             ({max_buffer} bytes); skipping gpu-resident and copy",
+                            c.label()
+                        );
+                        rows.retain(|r| !resident(r));
+                    }
+                    rows
+                })
+                .collect()
         })
         .collect();
-    let total: usize = rows.iter().map(Vec::len).sum();
-    let mut progress = Progress { done: 0, total };
+    let total: usize = rows.iter().flatten().map(Vec::len).sum();
+    let mut progress = Progress {
+        done: 0,
+        total,
+        names_scans: plan.names_scans(),
+    };
     let mut results = Vec::new();
-    for (case, paths) in plan.cases.iter().zip(&rows) {
-        let measured = measure_case(&ctx, clock.as_ref(), plan, case, paths, &mut progress)?;
-        printer.case(case, &measured);
+    for (case, per_op) in plan.cases.iter().zip(&rows) {
+        let mut measured = Vec::new();
+        for (&op, paths) in plan.ops.iter().zip(per_op) {
+            let job = Job {
+                case,
+                op,
+                label: plan.variant.label(op),
+            };
+            let rows = measure_op(&ctx, clock.as_ref(), plan, &job, paths, &mut progress)?;
+            printer.case(case, &plan.variant, &rows);
+            measured.extend(rows);
+        }
         results.push((case.clone(), measured));
     }
 
     if let (Some(file), Some(path)) = (plot_file, &args.plot) {
-        let svg = plot::svg(&ctx, clock.as_ref().map(GpuClock::timing), &results);
+        let svg = plot::svg(
+            &ctx,
+            clock.as_ref().map(GpuClock::timing),
+            &plan.variant,
+            &results,
+        );
         let mut file = std::io::BufWriter::new(file);
         file.write_all(svg.as_bytes())
             .and_then(|()| file.flush())
@@ -424,12 +529,12 @@ fn bench(args: &Args, plan: &Plan, plot_file: Option<std::fs::File>) -> Result<u
 
 /// Refuses a case that cannot fit in the host memory available now (Linux's MemAvailable),
 /// so that an oversized --sizes is an error rather than an allocation abort minutes in.
-fn check_memory(cases: &[Case]) -> Result<(), CliError> {
+fn check_memory(cases: &[Case], ops: &[ScanOp]) -> Result<(), CliError> {
     let Some(available) = mem_available_bytes() else {
         return Ok(());
     };
     for case in cases {
-        let needed = case.host_bytes_estimate();
+        let needed = case.host_bytes_estimate(ops);
         if needed > available {
             const GIB: f64 = (1u64 << 30) as f64;
             return Err(CliError(format!(
@@ -443,30 +548,42 @@ fn check_memory(cases: &[Case]) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The accumulation dtypes of the cases, each once.
-fn unique_accs(cases: &[Case]) -> impl Iterator<Item = DType> + '_ {
-    cases
-        .iter()
-        .enumerate()
-        .filter(|&(i, c)| cases[..i].iter().all(|d| d.acc() != c.acc()))
-        .map(|(_, c)| c.acc())
+/// The accumulation dtypes of the cases' scans, each once.
+fn unique_accs(cases: &[Case], ops: &[ScanOp]) -> Vec<DType> {
+    let mut out = Vec::new();
+    for c in cases {
+        for &op in ops {
+            if !out.contains(&c.acc(op)) {
+                out.push(c.acc(op));
+            }
+        }
+    }
+    out
 }
 
-/// `[3/20] float32 (1048576,) gpu-resident ... 1.23 ms` on stderr.
+/// `[3/20] float32 (1048576,) gpu-resident ... 1.23 ms` on stderr (with the scan after the
+/// case, `float32 (1048576,) cummax reverse gpu-resident`, unless the run is the plain
+/// cumsum alone).
 struct Progress {
     done: usize,
     total: usize,
+    names_scans: bool,
 }
 
 impl Progress {
-    fn start(&mut self, case: &Case, row: Row) {
+    fn start(&mut self, job: &Job, row: Row) {
         self.done += 1;
         let strategy = row.strategy.map(|s| format!(" {s}")).unwrap_or_default();
+        let scan = if self.names_scans {
+            format!(" {}", job.label)
+        } else {
+            String::new()
+        };
         eprint!(
-            "[{}/{}] {} {}{strategy} ...",
+            "[{}/{}] {}{scan} {}{strategy} ...",
             self.done,
             self.total,
-            case.label(),
+            job.case.label(),
             row.path.name()
         );
         let _ = std::io::stderr().flush();
@@ -495,24 +612,40 @@ struct Resident {
     dst: GpuArray,
 }
 
-fn measure_case(
+/// One scan of one case: the rows of a table group.
+struct Job<'a> {
+    case: &'a Case,
+    op: ScanOp,
+    /// The op with the run's variants, as progress lines name it.
+    label: String,
+}
+
+/// The rows of one op of one case, with their ratios.
+fn measure_op(
     ctx: &Context,
     clock: Option<&GpuClock>,
     plan: &Plan,
-    case: &Case,
+    job: &Job,
     rows: &[Row],
     progress: &mut Progress,
 ) -> Result<Vec<Measurement>, CliError> {
-    let input = case.input()?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let case = job.case;
+    let input = case.input_for(job.op)?;
     let mut data = CaseData {
-        reference: Reference::new(case, &input)?,
+        reference: Reference::new(case, job.op, &plan.variant, &input)?,
         input,
         case,
+        op: job.op,
+        acc: case.acc(job.op),
+        scan: case.scan(job.op, &plan.variant),
         resident: None,
     };
     let mut out: Vec<Measurement> = Vec::new();
     for &row in rows {
-        progress.start(case, row);
+        progress.start(job, row);
         let m = measure_path(ctx, clock, plan, &mut data, row);
         progress.finish(&m);
         out.push(m?);
@@ -521,9 +654,14 @@ fn measure_case(
     Ok(out)
 }
 
-/// What every row of one case shares.
+/// What every row of one op of one case shares.
 struct CaseData<'a> {
     case: &'a Case,
+    op: ScanOp,
+    /// The dtype the scan computes in.
+    acc: DType,
+    /// The scan without device, order and strategy.
+    scan: Scan,
     input: Array,
     reference: Reference,
     /// Uploaded on first use by the resident scan or the copy.
@@ -549,28 +687,29 @@ fn measure_path(
         (PathKind::Cpu, _) => host_path(ctx, plan, data, Device::Cpu, strategy)?,
         (PathKind::GpuEndToEnd, _) => host_path(ctx, plan, data, Device::Gpu, strategy)?,
         (PathKind::GpuResident, Some(clock)) => {
-            let r = resident_buffers(ctx, case, &data.input, &mut data.resident)?;
+            let r = resident_buffers(ctx, case, data.acc, &data.input, &mut data.resident)?;
+            // The row's op and variants, with its strategy; the arrays hold the scan's dtype.
+            let scan = data.scan.clone().strategy(strategy);
+            let label = format!("gpuscan bench resident {}", data.op);
             let samples = plan.repeats.sample(|| {
-                clock.time("gpuscan bench resident cumsum", |encoder| {
-                    let mut scan = Scan::cumsum().strategy(strategy);
-                    scan.axis = case.axis_arg();
+                clock.time(&label, |encoder| {
                     Ok(ctx.record_scan(encoder, &r.src, &r.dst, &scan)?)
                 })
             })?;
             let got = ctx.download(&r.dst)?;
-            let accuracy = data.reference.check(&got)?;
-            measurement(path, &samples, clock.timing(), Some(accuracy))
+            let accuracy = data.reference.check(&got, plan.perturb)?;
+            measurement(data.op, path, &samples, clock.timing(), Some(accuracy))
         }
         (PathKind::Copy, Some(clock)) => {
-            let r = resident_buffers(ctx, case, &data.input, &mut data.resident)?;
-            let bytes = case.elements() as u64 * GpuArray::stored_size(case.acc());
+            let r = resident_buffers(ctx, case, data.acc, &data.input, &mut data.resident)?;
+            let bytes = case.elements() as u64 * GpuArray::stored_size(data.acc);
             let samples = plan.repeats.sample(|| {
                 clock.time("gpuscan bench copy", |encoder| {
                     encoder.copy_buffer_to_buffer(r.src.buffer(), 0, r.dst.buffer(), 0, bytes);
                     Ok(())
                 })
             })?;
-            measurement(path, &samples, clock.timing(), None)
+            measurement(data.op, path, &samples, clock.timing(), None)
         }
         (_, None) => {
             return Err(CliError(format!(
@@ -583,23 +722,24 @@ fn measure_path(
     Ok(m)
 }
 
-/// Uploads the input once, for the resident scan and the copy.
+/// Uploads the input once, cast to the scan's dtype, for the resident scan and the copy.
 fn resident_buffers<'r>(
     ctx: &Context,
     case: &Case,
+    acc: DType,
     input: &Array,
     slot: &'r mut Option<Resident>,
 ) -> Result<&'r Resident, CliError> {
     if slot.is_none() {
-        let src = ctx.upload(input)?;
-        let dst = ctx.gpu_zeros(case.acc(), &case.result_shape())?;
+        let src = ctx.upload_as(input, acc)?;
+        let dst = ctx.gpu_zeros(acc, &case.result_shape())?;
         *slot = Some(Resident { src, dst });
     }
     slot.as_ref()
         .ok_or_else(|| CliError("internal error: no resident buffers".into()))
 }
 
-/// `Context::cumsum` on `device`, timed on the host: the CPU row, or the GPU end to end
+/// `Context::scan` on `device`, timed on the host: the CPU row, or the GPU end to end
 /// (upload, scan, download).
 fn host_path(
     ctx: &Context,
@@ -608,16 +748,16 @@ fn host_path(
     device: Device,
     strategy: Strategy,
 ) -> Result<Measurement, CliError> {
-    let options: Cumsum = data
-        .case
-        .options()
+    let options = data
+        .scan
+        .clone()
         .device(device)
         .order(plan.order)
         .strategy(strategy);
     let input = &data.input;
     let mut last = None;
     let samples = plan.repeats.sample(|| {
-        let (sample, result) = host_sample(|| Ok(ctx.cumsum(input, &options)?))?;
+        let (sample, result) = host_sample(|| Ok(ctx.scan(input, &options)?))?;
         // Dropping the previous result happens here, outside the timed region.
         last = Some(result);
         Ok(sample)
@@ -628,20 +768,23 @@ fn host_path(
         _ => PathKind::GpuEndToEnd,
     };
     Ok(measurement(
+        data.op,
         path,
         &samples,
         Timing::Host,
-        Some(data.reference.check(&got)?),
+        Some(data.reference.check(&got, plan.perturb)?),
     ))
 }
 
 fn measurement(
+    op: ScanOp,
     path: PathKind,
     samples: &[Sample],
     timing: Timing,
     accuracy: Option<Accuracy>,
 ) -> Measurement {
     Measurement {
+        op,
         path,
         algorithm: None,
         runs: samples.len(),
@@ -653,7 +796,7 @@ fn measurement(
     }
 }
 
-/// Fills in GPU/CPU speedup and scan/copy for the GPU scan rows.
+/// Fills in GPU/CPU speedup and scan/copy for the GPU scan rows (of one op).
 fn add_ratios(rows: &mut [Measurement]) {
     let seconds = |rows: &[Measurement], p: PathKind| {
         rows.iter().find(|m| m.path == p).map(|m| m.median.seconds)

@@ -1,12 +1,12 @@
 //! The throughput-versus-size chart of `--plot`, as hand-written SVG: log2 elements across,
 //! G elements/s up on a log scale (the paths differ by orders of magnitude), one polyline per
-//! path (and dtype, when several were measured).
+//! path (and dtype and op, when several were measured).
 
 use std::fmt::Write;
 
-use gpuscan::Context;
+use gpuscan::{Context, ScanOp};
 
-use super::cases::Case;
+use super::cases::{Case, Variant};
 use super::clock::Timing;
 use super::report::series_name;
 use super::{Measurement, PathKind};
@@ -26,7 +26,9 @@ struct Series {
     name: String,
     path: PathKind,
     algorithm: Option<&'static str>,
-    dtype_index: usize,
+    op: ScanOp,
+    /// Which (dtype, op) pair: its dash pattern.
+    style_index: usize,
     points: Vec<(f64, f64)>,
 }
 
@@ -39,12 +41,32 @@ fn color(path: PathKind) -> &'static str {
     }
 }
 
-/// Dash patterns that tell dtypes apart when several share a chart.
-const DASHES: [&str; 4] = ["", "8 4", "2 3", "10 3 2 3"];
+/// Dash patterns that tell dtypes (and ops) apart when several share a chart.
+const DASHES: [&str; 6] = ["", "8 4", "2 3", "10 3 2 3", "4 4", "12 6"];
 
 /// The chart of the 1-D cases in `results`.
-pub fn svg(ctx: &Context, timing: Option<Timing>, results: &[(Case, Vec<Measurement>)]) -> String {
+pub fn svg(
+    ctx: &Context,
+    timing: Option<Timing>,
+    variant: &Variant,
+    results: &[(Case, Vec<Measurement>)],
+) -> String {
     let series = collect(results);
+    let mut ops: Vec<&str> = Vec::new();
+    for s in &series {
+        if !ops.contains(&s.op.name()) {
+            ops.push(s.op.name());
+        }
+    }
+    let title = format!(
+        "gpuscan {}{} throughput, 1-D",
+        if ops.is_empty() {
+            "cumsum".to_string()
+        } else {
+            ops.join(", ")
+        },
+        variant.suffix()
+    );
     let points = series.iter().flat_map(|s| s.points.iter().copied());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for (n, g) in points.filter(|&(n, g)| n > 0.0 && g > 0.0 && g.is_finite()) {
@@ -90,7 +112,8 @@ pub fn svg(ctx: &Context, timing: Option<Timing>, results: &[(Case, Vec<Measurem
     };
     let _ = writeln!(
         s,
-        r#"<text x="{LEFT}" y="24" font-size="16" font-weight="bold">gpuscan cumsum throughput, 1-D</text>"#
+        r#"<text x="{LEFT}" y="24" font-size="16" font-weight="bold">{}</text>"#,
+        escape(&title)
     );
     let _ = writeln!(
         s,
@@ -147,7 +170,7 @@ pub fn svg(ctx: &Context, timing: Option<Timing>, results: &[(Case, Vec<Measurem
 
     for (i, series) in series.iter().enumerate() {
         let c = color(series.path);
-        let dash = DASHES[series.dtype_index % DASHES.len()];
+        let dash = DASHES[series.style_index % DASHES.len()];
         let dash_attr = if dash.is_empty() {
             String::new()
         } else {
@@ -197,12 +220,24 @@ pub fn svg(ctx: &Context, timing: Option<Timing>, results: &[(Case, Vec<Measurem
     s
 }
 
-/// The 1-D rows, one series per (dtype, path), in the order they were measured.
+/// The 1-D rows, one series per (dtype, op, path, algorithm), in the order they were
+/// measured.
 fn collect(results: &[(Case, Vec<Measurement>)]) -> Vec<Series> {
+    let one_d = || results.iter().filter(|(c, _)| c.axis.is_none());
     let mut dtypes = Vec::new();
-    for (case, _) in results.iter().filter(|(c, _)| c.axis.is_none()) {
+    let mut ops = Vec::new();
+    let mut styles = Vec::new();
+    for (case, rows) in one_d() {
         if !dtypes.contains(&case.dtype) {
             dtypes.push(case.dtype);
+        }
+        for m in rows {
+            if !ops.contains(&m.op) {
+                ops.push(m.op);
+            }
+            if !styles.contains(&(case.dtype, m.op)) {
+                styles.push((case.dtype, m.op));
+            }
         }
     }
     let mut algorithms = Vec::new();
@@ -212,26 +247,34 @@ fn collect(results: &[(Case, Vec<Measurement>)]) -> Vec<Series> {
         }
     }
     let mut series: Vec<Series> = Vec::new();
-    for (case, rows) in results.iter().filter(|(c, _)| c.axis.is_none()) {
-        let dtype_index = dtypes.iter().position(|&d| d == case.dtype).unwrap_or(0);
+    for (case, rows) in one_d() {
         let name = |m: &Measurement| {
-            let name = series_name(m.path, (dtypes.len() > 1).then(|| case.dtype.name()));
+            let name = series_name(
+                m.path,
+                (dtypes.len() > 1).then(|| case.dtype.name()),
+                (ops.len() > 1).then(|| m.op.name()),
+            );
             match m.algorithm {
                 Some(a) if algorithms.len() > 1 => format!("{name} {a}"),
                 _ => name,
             }
         };
         for m in rows {
+            let style_index = styles
+                .iter()
+                .position(|&s| s == (case.dtype, m.op))
+                .unwrap_or(0);
             let point = (case.elements() as f64, m.gelem_per_s(case));
             match series.iter_mut().find(|s| {
-                s.path == m.path && s.algorithm == m.algorithm && s.dtype_index == dtype_index
+                s.path == m.path && s.algorithm == m.algorithm && s.style_index == style_index
             }) {
                 Some(s) => s.points.push(point),
                 None => series.push(Series {
                     name: name(m),
                     path: m.path,
                     algorithm: m.algorithm,
-                    dtype_index,
+                    op: m.op,
+                    style_index,
                     points: vec![point],
                 }),
             }

@@ -3,7 +3,7 @@
 use gpuscan::Context;
 use serde_json::{json, Value};
 
-use super::cases::Case;
+use super::cases::{Case, Check, Variant};
 use super::clock::{GpuClock, Repeats};
 use super::{Measurement, PathKind};
 use crate::info::device_type_name;
@@ -12,6 +12,18 @@ use crate::values::{seconds, sig3};
 /// Writes the adapter header and each case's rows to stdout as they complete.
 pub struct Printer {
     json: bool,
+    /// Width of the op column: the longest scan label of the run.
+    op_w: usize,
+}
+
+/// What the whole run measures, for the header.
+pub struct RunInfo<'a> {
+    /// The strategies, comma-separated.
+    pub strategy: &'a str,
+    pub order: gpuscan::Order,
+    /// The ops, comma-separated.
+    pub ops: &'a str,
+    pub variant: &'a Variant,
 }
 
 /// Widths of the table's columns.
@@ -20,8 +32,13 @@ const PATH_W: usize = 15;
 const STRATEGY_W: usize = 16;
 
 impl Printer {
-    pub fn new(json: bool) -> Printer {
-        Printer { json }
+    /// `labels`: how the run's rows name their scans.
+    pub fn new(json: bool, labels: &[String]) -> Printer {
+        let op_w = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+        Printer {
+            json,
+            op_w: op_w.max(6),
+        }
     }
 
     pub fn adapter(
@@ -29,9 +46,9 @@ impl Printer {
         ctx: &Context,
         clock: Option<&GpuClock>,
         repeats: &Repeats,
-        strategy: &str,
-        order: gpuscan::Order,
+        run: &RunInfo,
     ) {
+        let (strategy, order) = (run.strategy, run.order);
         let info = ctx.adapter_info();
         let timing = clock.map(|c| c.timing().name());
         if self.json {
@@ -49,6 +66,10 @@ impl Printer {
                 "host_timing": ["cpu", "gpu-end-to-end"],
                 "strategy": strategy,
                 "order": format!("{order:?}").to_lowercase(),
+                "op": run.ops,
+                "reverse": run.variant.reverse,
+                "exclusive": run.variant.exclusive,
+                "segments": run.variant.segments,
                 "repeats": repeats.fixed,
                 "warmup": 1,
                 "gpuscan_version": env!("CARGO_PKG_VERSION"),
@@ -96,13 +117,24 @@ impl Printer {
             }
         }
         println!(
+            "scans: {}{}",
+            run.ops.replace(',', ", "),
+            run.variant.suffix()
+        );
+        println!(
             "GPU/CPU: cpu time / this row's time (above 1: faster than the CPU); scan/copy: this \
-             row's time / the copy's; max rel err: max |x - ref| / |ref| against a float64 cumsum"
+             row's time / the copy's; max rel err: max |x - ref| / |ref| against the same scan \
+             in float64 (logcumsumexp: / max(1, |ref|)); exact: integer, cummax and cummin \
+             results equal the exact scan; N WRONG: N elements differ from it, or exceed the \
+             rounding bound (cumprod, nancumprod, logcumsumexp)"
         );
         println!();
+        let op_w = self.op_w;
         println!(
-            "{:<CASE_W$} {:<PATH_W$} {:<STRATEGY_W$} {:>10} {:>4} {:>10} {:>9} {:>8} {:>9} {:>11}",
+            "{:<CASE_W$} {:<op_w$} {:<PATH_W$} {:<STRATEGY_W$} {:>10} {:>4} {:>10} {:>9} {:>8} \
+             {:>9} {:>11}",
             "case",
+            "op",
             "path",
             "strategy",
             "elements",
@@ -115,16 +147,20 @@ impl Printer {
         );
     }
 
-    pub fn case(&mut self, case: &Case, rows: &[Measurement]) {
+    /// The rows of one op of a case; the case is named on the first.
+    pub fn case(&mut self, case: &Case, variant: &Variant, rows: &[Measurement]) {
+        let op_w = self.op_w;
         for (i, m) in rows.iter().enumerate() {
             if self.json {
-                println!("{}", record(case, m));
+                println!("{}", record(case, variant, m));
                 continue;
             }
             let label = if i == 0 { case.label() } else { String::new() };
             println!(
-                "{:<CASE_W$} {:<PATH_W$} {:<STRATEGY_W$} {:>10} {:>4} {:>10} {:>9} {:>8} {:>9} {:>11}",
+                "{:<CASE_W$} {:<op_w$} {:<PATH_W$} {:<STRATEGY_W$} {:>10} {:>4} {:>10} {:>9} \
+                 {:>8} {:>9} {:>11}",
                 label,
+                variant.label(m.op),
                 m.path.name(),
                 m.algorithm.unwrap_or("-"),
                 case.elements(),
@@ -139,12 +175,16 @@ impl Printer {
     }
 }
 
-fn record(case: &Case, m: &Measurement) -> Value {
+fn record(case: &Case, variant: &Variant, m: &Measurement) -> Value {
     json!({
         "record": "measurement",
+        "op": m.op.name(),
+        "reverse": variant.reverse,
+        "exclusive": variant.exclusive,
+        "segments": variant.segments,
         "path": m.path.name(),
         "dtype": case.dtype.name(),
-        "accumulate_dtype": case.acc().name(),
+        "accumulate_dtype": case.acc(m.op).name(),
         "shape": case.shape,
         "axis": case.axis,
         "elements": case.elements(),
@@ -158,6 +198,10 @@ fn record(case: &Case, m: &Measurement) -> Value {
         "max_rel_error": m.accuracy.map(|a| a.max_rel_error).filter(|e| e.is_finite()),
         "non_finite": m.accuracy.is_some_and(|a| !a.max_rel_error.is_finite()),
         "mismatches": m.accuracy.and_then(|a| a.mismatches),
+        // exact (mismatches counted), bound (elements beyond the rounding bound counted in
+        // beyond_bound) or relative (float sums: the error only).
+        "check": m.accuracy.map(|a| a.check.name()),
+        "beyond_bound": m.accuracy.and_then(|a| a.beyond_bound),
         "strategy": m.algorithm,
         "speedup_vs_cpu": m.speedup,
         "scan_over_copy": m.scan_over_copy,
@@ -167,21 +211,24 @@ fn record(case: &Case, m: &Measurement) -> Value {
 fn error_cell(m: &Measurement) -> String {
     match m.accuracy {
         None => "-".into(),
-        Some(a) => match a.mismatches {
-            Some(0) => "exact".into(),
-            Some(n) => format!("{n} WRONG"),
-            None if a.max_rel_error == 0.0 => "0".into(),
-            None => format!("{:.1e}", a.max_rel_error),
+        Some(a) => match (a.check, a.wrong()) {
+            (_, Some(n @ 1..)) => format!("{n} WRONG"),
+            (Check::Exact, _) => "exact".into(),
+            _ if a.max_rel_error == 0.0 => "0".into(),
+            _ => format!("{:.1e}", a.max_rel_error),
         },
     }
 }
 
-/// The series a chart draws: each path, per dtype, over the 1-D cases.
-pub fn series_name(path: PathKind, dtype: Option<&str>) -> String {
-    match dtype {
-        Some(d) => format!("{d} {}", path.name()),
-        None => path.name().to_string(),
+/// The series a chart draws: each path, per dtype and op, over the 1-D cases.
+pub fn series_name(path: PathKind, dtype: Option<&str>, op: Option<&str>) -> String {
+    let mut name = String::new();
+    for part in [dtype, op].into_iter().flatten() {
+        name.push_str(part);
+        name.push(' ');
     }
+    name.push_str(path.name());
+    name
 }
 
 #[cfg(test)]
