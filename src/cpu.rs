@@ -195,52 +195,102 @@ fn runs(lanes: &Lanes) -> impl Iterator<Item = Range<usize>> + '_ {
 fn scan_lane<A: Element, M: Monoid<A>>(lane: &mut [A], offset: usize, job: &Job<A>, split: bool) {
     let long = |n: usize| split && job.blocked && n >= 2 * BLOCK;
     if !split {
-        for r in runs(job.lanes) {
-            scan_run::<A, M>(&mut lane[r.clone()], offset + r.start, None, job, job.fill);
-        }
+        let len = lane.len();
+        scan_segments::<A, M>(lane, 0..len, offset, job);
         return;
     }
     // Groups of whole segments of about a block each, so that many short segments make few
     // tasks; a long segment is its own group and is scanned in blocks.
-    let mut groups: Vec<(Range<usize>, &mut [A])> = Vec::new();
+    let mut groups: Vec<(Range<usize>, &mut [A], bool)> = Vec::new();
     let mut rest: &mut [A] = lane;
     let mut consumed = 0usize;
     for r in runs(job.lanes) {
+        let alone = long(r.len());
         let cuts = [
-            (long(r.len()) && r.start > consumed).then_some(r.start),
-            (long(r.len()) || r.end - consumed >= BLOCK).then_some(r.end),
+            (alone && r.start > consumed).then_some((r.start, false)),
+            (alone || r.end - consumed >= BLOCK).then_some((r.end, alone)),
         ];
-        for at in cuts.into_iter().flatten() {
+        for (at, blocked) in cuts.into_iter().flatten() {
             let (head, tail) = std::mem::take(&mut rest).split_at_mut(at - consumed);
-            groups.push((consumed..at, head));
+            groups.push((consumed..at, head, blocked));
             rest = tail;
             consumed = at;
         }
     }
     if !rest.is_empty() {
         let end = consumed + rest.len();
-        groups.push((consumed..end, rest));
+        groups.push((consumed..end, rest, false));
     }
-    let offsets = job.lanes.segments.offsets();
-    groups.into_par_iter().for_each(|(range, slice)| {
-        // Only this group's segments: groups are cut at segment boundaries.
-        let first = offsets.partition_point(|&o| (o as usize) < range.start);
-        for w in offsets[first..].windows(2) {
-            let r = w[0] as usize..w[1] as usize;
-            if r.start >= range.end {
-                break;
-            }
-            if r.is_empty() {
-                continue;
-            }
-            let piece = &mut slice[r.start - range.start..r.end - range.start];
-            if long(r.len()) {
-                scan_blocked::<A, M>(piece, offset + r.start, job);
-            } else {
-                scan_run::<A, M>(piece, offset + r.start, None, job, job.fill);
-            }
+    groups.into_par_iter().for_each(|(range, slice, blocked)| {
+        if blocked {
+            scan_blocked::<A, M>(slice, offset + range.start, job);
+        } else {
+            scan_segments::<A, M>(slice, range, offset, job);
         }
     });
+}
+
+/// Scans `span`, lane positions `range` (whole segments) of the lane whose first element is
+/// input element `offset`, sequentially in the job's direction. Each piece of the input is
+/// filled once and every segment in it scanned, so short segments cost no call of their own.
+fn scan_segments<A: Element, M: Monoid<A>>(
+    span: &mut [A],
+    range: Range<usize>,
+    offset: usize,
+    job: &Job<A>,
+) {
+    let offsets = job.lanes.segments.offsets();
+    let at = |k: usize| offsets[k] as usize;
+    let exclusive = job.lanes.exclusive;
+    let base = range.start;
+    let mut carry: Option<A> = None;
+    if job.lanes.reverse {
+        // `k`: the start of the segment holding `pos - 1`.
+        let mut pos = range.end;
+        let mut k = offsets
+            .partition_point(|&o| (o as usize) < pos)
+            .saturating_sub(1);
+        while pos > range.start {
+            let piece_start = pos.saturating_sub(PIECE).max(range.start);
+            job.fill.fill(
+                &mut span[piece_start - base..pos - base],
+                offset + piece_start,
+            );
+            while pos > piece_start {
+                while at(k) >= pos {
+                    k -= 1;
+                }
+                let stop = at(k).max(piece_start);
+                let values = span[stop - base..pos - base].iter_mut().rev();
+                carry = scan_iter::<A, M>(values, carry, exclusive);
+                if stop == at(k) {
+                    carry = None;
+                }
+                pos = stop;
+            }
+        }
+    } else {
+        // `k`: the end of the segment holding `pos`.
+        let mut pos = range.start;
+        let mut k = offsets.partition_point(|&o| (o as usize) <= pos);
+        while pos < range.end {
+            let piece_end = (pos + PIECE).min(range.end);
+            job.fill
+                .fill(&mut span[pos - base..piece_end - base], offset + pos);
+            while pos < piece_end {
+                while at(k) <= pos {
+                    k += 1;
+                }
+                let stop = at(k).min(piece_end);
+                carry =
+                    scan_iter::<A, M>(span[pos - base..stop - base].iter_mut(), carry, exclusive);
+                if stop == at(k) {
+                    carry = None;
+                }
+                pos = stop;
+            }
+        }
+    }
 }
 
 /// Scans one run (a segment of a lane) sequentially in the job's direction, continuing
