@@ -363,22 +363,22 @@ fn bad_arguments_fail_with_one_line_and_no_output() {
     run(
         &seed1,
         &["--dtype", "bogus"],
-        &["gpuscan: data type 'bogus' not understood"],
+        &["'--dtype <NAME>'", "unsupported dtype 'bogus'"],
     );
     run(
         &seed1,
         &["--out-dtype", "complex64"],
-        &["gpuscan: data type 'complex64' not understood"],
+        &["'--out-dtype <NAME>'", "unsupported dtype 'complex64'"],
     );
     run(
         &seed1,
         &["--device", "tpu"],
-        &["gpuscan: unknown device 'tpu'"],
+        &["'--device <DEVICE>'", "unknown device 'tpu'"],
     );
     run(
         &seed1,
         &["--strategy", "fastest"],
-        &["gpuscan: unknown strategy 'fastest'"],
+        &["'--strategy <STRATEGY>'", "unknown strategy 'fastest'"],
     );
     run(
         &missing,

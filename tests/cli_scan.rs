@@ -585,7 +585,7 @@ fn options_of_other_subcommands_are_usage_errors() {
         (
             "cumprod",
             &["--dtype", "bogus"],
-            "data type 'bogus' not understood",
+            "unsupported dtype 'bogus'",
         ),
         (
             "cummin",

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use gpuscan::{Array, Context, DType, Device, GpuArray, Order, Scan, ScanOp, Strategy};
 
-use crate::values::mem_available_bytes;
+use crate::values::{self, blank_or, mem_available_bytes, or_all, OrAll};
 use crate::CliError;
 use cases::{Accuracy, Case, Reference, Variant};
 use clock::{host_sample, medians, GpuClock, Repeats, Sample, Timing};
@@ -33,40 +33,75 @@ const ALL_STRATEGIES: [Strategy; 3] = [
 #[derive(clap::Args)]
 pub struct Args {
     /// 1-D lengths, comma-separated (2^20 and 1<<20 work too); `none` skips the 1-D cases.
-    #[arg(long, value_name = "N,...", default_value = DEFAULT_SIZES)]
-    sizes: String,
+    #[arg(
+        long,
+        value_name = "N,...",
+        default_value = DEFAULT_SIZES,
+        value_delimiter = ',',
+        value_parser = cases::size_term
+    )]
+    sizes: Vec<Option<usize>>,
     /// Input dtypes by numpy name, comma-separated; each scans in numpy's accumulation dtype.
-    #[arg(long, value_name = "DTYPE,...", default_value = "float32")]
-    dtype: String,
+    #[arg(
+        long,
+        value_name = "DTYPE,...",
+        default_value = "float32",
+        value_delimiter = ',',
+        value_parser = blank_or(values::dtype)
+    )]
+    dtype: Vec<Option<DType>>,
     /// Shape of the multi-dimensional case, e.g. 4096x4096; `none` skips it.
-    #[arg(long, value_name = "AxB", default_value = "4096x4096")]
-    shape: String,
+    #[arg(
+        long,
+        value_name = "AxB",
+        default_value = "4096x4096",
+        value_parser = cases::parse_shape
+    )]
+    shape: cases::Shape,
     /// Axes of --shape to scan along, comma-separated (negative counts from the end).
     #[arg(
         long,
         value_name = "A,...",
         default_value = "0,1",
-        allow_hyphen_values = true
+        allow_hyphen_values = true,
+        value_delimiter = ',',
+        value_parser = cases::axis_term
     )]
-    axis: String,
+    axis: Vec<Option<isize>>,
     /// Timed runs after the one warm-up (default: adapts, 5 to 25, about 0.5 s per row).
-    #[arg(long, value_name = "N")]
-    repeats: Option<String>,
+    #[arg(long, value_name = "N", value_parser = values::count)]
+    repeats: Option<usize>,
     /// Only the CPU rows (`cpu`) or only the GPU rows (`gpu`); default both.
-    #[arg(long, value_name = "cpu|gpu")]
-    device: Option<String>,
+    #[arg(long, value_name = "cpu|gpu", value_parser = rows_device)]
+    device: Option<Device>,
     /// Summation order of float scans on the cpu and gpu-end-to-end rows: fast, exact
     /// (numpy's, bit for bit; CPU only, so the GPU rows are skipped) or wide.
-    #[arg(long, value_name = "fast|exact|wide", default_value = "fast")]
-    order: String,
+    #[arg(
+        long,
+        value_name = "fast|exact|wide",
+        default_value = "fast",
+        value_parser = values::named::<Order>
+    )]
+    order: Order,
     /// GPU scan strategies, comma-separated: auto (the selection table), blelloch,
     /// reduce-then-scan, chained, or all (the three algorithms); each gets its GPU rows.
-    #[arg(long, value_name = "NAME,...", default_value = "auto")]
-    strategy: String,
+    #[arg(
+        long,
+        value_name = "NAME,...",
+        default_value = "auto",
+        value_delimiter = ',',
+        value_parser = or_all(values::named::<Strategy>)
+    )]
+    strategy: Vec<OrAll<Strategy>>,
     /// Rows to measure, comma-separated: cpu, gpu-resident, gpu-end-to-end, copy (default
     /// all; --device narrows them further).
-    #[arg(long, value_name = "PATH,...")]
-    paths: Option<String>,
+    #[arg(
+        long,
+        value_name = "PATH,...",
+        value_delimiter = ',',
+        value_parser = PathKind::parse
+    )]
+    paths: Option<Vec<PathKind>>,
     /// One JSON object per line: the adapter, then one per measurement.
     #[arg(long)]
     json: bool,
@@ -79,8 +114,14 @@ pub struct Args {
     spin_limit: Option<u32>,
     /// Scans to measure, comma-separated: cumsum, cumprod, nancumsum, nancumprod, cummax,
     /// cummin, logcumsumexp; each gets every row.
-    #[arg(long, value_name = "OP,...", default_value = "cumsum")]
-    op: String,
+    #[arg(
+        long,
+        value_name = "OP,...",
+        default_value = "cumsum",
+        value_delimiter = ',',
+        value_parser = blank_or(values::named::<ScanOp>)
+    )]
+    op: Vec<Option<ScanOp>>,
     /// Suffix scans (every row).
     #[arg(long)]
     reverse: bool,
@@ -89,8 +130,8 @@ pub struct Args {
     exclusive: bool,
     /// N equal segments per lane, restarting the scan (every row; at most each case's axis
     /// length).
-    #[arg(long, value_name = "N")]
-    segments: Option<String>,
+    #[arg(long, value_name = "N", value_parser = values::count)]
+    segments: Option<usize>,
     /// For tests: check every result with its last element moved, so the check must fail.
     #[arg(long, hide = true)]
     test_perturb: bool,
@@ -113,15 +154,13 @@ impl PathKind {
         PathKind::Copy,
     ];
 
-    fn parse(name: &str) -> Result<PathKind, CliError> {
+    fn parse(name: &str) -> Result<PathKind, String> {
+        let name = name.trim();
         PathKind::ALL
             .into_iter()
             .find(|p| p.name() == name)
             .ok_or_else(|| {
-                CliError(format!(
-                    "--paths: unknown path '{name}': expected cpu, gpu-resident, gpu-end-to-end \
-                     or copy"
-                ))
+                format!("unknown path '{name}': expected cpu, gpu-resident, gpu-end-to-end or copy")
             })
     }
 
@@ -179,93 +218,44 @@ struct Plan {
     order: Order,
 }
 
-/// `--strategy`: a comma list, or `all`.
-fn parse_strategies(list: &str) -> Result<Vec<Strategy>, CliError> {
-    let mut out = Vec::new();
-    for name in list.split(',').map(str::trim) {
-        let more = match name {
-            "all" => ALL_STRATEGIES.to_vec(),
-            _ => vec![name
-                .parse::<Strategy>()
-                .map_err(|e| CliError(format!("--strategy: {e}")))?],
-        };
-        for s in more {
-            if !out.contains(&s) {
-                out.push(s);
-            }
-        }
+/// `--device` of the bench: which rows run, the CPU's or the GPU's (`auto` means nothing here).
+fn rows_device(s: &str) -> Result<Device, String> {
+    match s.trim() {
+        "cpu" => Ok(Device::Cpu),
+        "gpu" => Ok(Device::Gpu),
+        other => Err(format!("unknown device '{other}': expected cpu or gpu")),
     }
-    Ok(out)
-}
-
-/// `--op`: a comma list of scan names.
-fn parse_ops(list: &str) -> Result<Vec<ScanOp>, CliError> {
-    let mut out = Vec::new();
-    for name in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-        let op = name
-            .parse::<ScanOp>()
-            .map_err(|e| CliError(format!("--op: {e}")))?;
-        if !out.contains(&op) {
-            out.push(op);
-        }
-    }
-    if out.is_empty() {
-        return Err(CliError("--op: give at least one scan".into()));
-    }
-    Ok(out)
 }
 
 impl Plan {
     fn new(args: &Args) -> Result<Plan, CliError> {
-        let strategies = parse_strategies(&args.strategy)?;
-        let ops = parse_ops(&args.op)?;
-        let segments = match &args.segments {
-            Some(s) => Some(crate::values::parse_count(s, "--segments")?),
-            None => None,
-        };
+        let strategies = values::expand(&args.strategy, &ALL_STRATEGIES);
+        let ops = values::unique(&args.op);
+        if ops.is_empty() {
+            return Err(CliError("--op: give at least one scan".into()));
+        }
+        let segments = args.segments;
         let variant = Variant {
             reverse: args.reverse,
             exclusive: args.exclusive,
             segments,
         };
-        let paths = match &args.paths {
-            None => PathKind::ALL.to_vec(),
-            Some(list) => list
-                .split(',')
-                .map(|p| PathKind::parse(p.trim()))
-                .collect::<Result<_, _>>()?,
-        };
-        let order: Order = args
-            .order
-            .trim()
-            .parse()
-            .map_err(|e: gpuscan::Error| CliError(format!("--order: {e}")))?;
-        let (cpu, gpu) = match args.device.as_deref().map(str::trim) {
+        let paths = args.paths.clone().unwrap_or_else(|| PathKind::ALL.to_vec());
+        let order = args.order;
+        let (cpu, gpu) = match args.device {
             None => (true, true),
-            Some("cpu") => (true, false),
-            Some("gpu") => (false, true),
-            Some(other) => {
-                return Err(CliError(format!(
-                    "--device: unknown device '{other}': expected cpu or gpu"
-                )))
-            }
+            Some(Device::Cpu) => (true, false),
+            Some(_) => (false, true),
         };
-        let fixed = match &args.repeats {
-            None => None,
-            Some(s) => match s.trim().parse::<usize>() {
-                Ok(n) if n >= 1 => Some(n),
-                _ => {
-                    return Err(CliError(format!(
-                        "--repeats: '{s}' is not a positive whole number"
-                    )))
-                }
-            },
-        };
-        let dtypes = cases::parse_dtypes(&args.dtype)?;
-        let sizes = cases::parse_sizes(&args.sizes)?;
-        let shape = cases::parse_shape(&args.shape)?;
+        let fixed = args.repeats;
+        let dtypes = values::unique(&args.dtype);
+        if dtypes.is_empty() {
+            return Err(CliError("--dtype: give at least one dtype".into()));
+        }
+        let sizes: Vec<usize> = args.sizes.iter().flatten().copied().collect();
+        let shape = args.shape.0.clone();
         let axes = match &shape {
-            Some(s) => cases::parse_axes(&args.axis, s.len())?,
+            Some(s) => cases::resolve_axes(&args.axis, s.len())?,
             None => Vec::new(),
         };
         let mut cases = Vec::new();

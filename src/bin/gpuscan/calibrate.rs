@@ -10,23 +10,25 @@ use gpuscan::calibrate::{
 use gpuscan::{Array, Context, Cumsum, DType, Device};
 use serde_json::{json, Value};
 
-use crate::values::{mem_available_bytes, parse_count, seconds};
+use crate::values::{self, blank_or, mem_available_bytes, or_all, seconds, OrAll};
 use crate::CliError;
 use gpuscan::calibrate::device_type_name;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// The largest 1-D size measured: powers of 4 from 1 up to it (2^20 and 1<<20 work too).
-    #[arg(long, value_name = "N", default_value = "2^26")]
-    max_size: String,
+    #[arg(long, value_name = "N", default_value = "2^26", value_parser = values::count)]
+    max_size: usize,
     /// Accumulation dtypes, comma-separated, or `all` for every dtype the adapter scans on
     /// the GPU.
     #[arg(
         long,
         value_name = "DTYPE,...",
-        default_value = "float32,int64,float64,int32"
+        default_value = "float32,int64,float64,int32",
+        value_delimiter = ',',
+        value_parser = or_all(blank_or(values::dtype))
     )]
-    dtype: String,
+    dtype: Vec<OrAll<Option<DType>>>,
     /// Store the thresholds where Context::new finds them for this adapter
     /// ($GPUSCAN_CALIBRATION, else $XDG_CACHE_HOME/gpuscan or ~/.cache/gpuscan).
     #[arg(long)]
@@ -36,19 +38,27 @@ pub struct Args {
     json: bool,
 }
 
-/// The dtypes `--dtype` names; `None` for `all`.
-fn parse_dtypes(s: &str) -> Result<Option<Vec<DType>>, CliError> {
-    if s.trim().eq_ignore_ascii_case("all") {
-        return Ok(None);
+/// The dtypes `--dtype` names, each once; `None` for `all`.
+fn wanted_dtypes(terms: &[OrAll<Option<DType>>]) -> Result<Option<Vec<DType>>, CliError> {
+    let mut named = Vec::new();
+    for term in terms {
+        match term {
+            OrAll::All => return Ok(None),
+            OrAll::One(d) => named.push(*d),
+        }
     }
-    crate::values::parse_dtypes(s).map(Some)
+    let dtypes = values::unique(&named);
+    if dtypes.is_empty() {
+        return Err(CliError("--dtype: give at least one dtype".into()));
+    }
+    Ok(Some(dtypes))
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
     let started = Instant::now();
     // Bad options are errors whether or not there is an adapter.
-    let max_size = parse_count(&args.max_size, "--max-size")? as u64;
-    let wanted = parse_dtypes(&args.dtype)?;
+    let max_size = args.max_size as u64;
+    let wanted = wanted_dtypes(&args.dtype)?;
     let ctx = Context::new()?;
     let Some(info) = ctx.adapter_info() else {
         let reason = ctx.gpu_unavailable_reason().unwrap_or("unknown reason");
@@ -275,12 +285,16 @@ mod tests {
 
     #[test]
     fn parses_dtypes() {
+        let parse = |s: &str| {
+            let terms = s.split(',').map(or_all(blank_or(values::dtype)));
+            wanted_dtypes(&terms.collect::<Result<Vec<_>, _>>().unwrap())
+        };
         assert_eq!(
-            parse_dtypes("float32, int64,float32").unwrap(),
+            parse("float32, int64,float32").unwrap(),
             Some(vec![DType::Float32, DType::Int64])
         );
-        assert_eq!(parse_dtypes("ALL").unwrap(), None);
-        assert!(parse_dtypes("complex64").is_err());
-        assert!(parse_dtypes(",").is_err());
+        assert_eq!(parse("ALL").unwrap(), None);
+        assert!(values::dtype("complex64").is_err());
+        assert!(parse(",").is_err());
     }
 }

@@ -12,7 +12,7 @@ mod values;
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use gpuscan::{Scan, ScanOp};
 
 #[derive(Parser)]
@@ -63,13 +63,52 @@ pub struct CliError(pub String);
 
 impl From<gpuscan::Error> for CliError {
     fn from(e: gpuscan::Error) -> Self {
-        CliError(e.to_string())
+        match e {
+            gpuscan::Error::UnknownDType(name) => CliError(values::unsupported_dtype(&name)),
+            e => CliError(e.to_string()),
+        }
     }
 }
 
-/// The library's error behind a value clap could not parse (a typed option's `FromStr`).
-fn library_error(e: &clap::Error) -> Option<&gpuscan::Error> {
-    std::error::Error::source(e)?.downcast_ref::<gpuscan::Error>()
+/// clap's error as one line: the message with its details (the missing arguments, the
+/// accepted values) and tips, without the usage, then which help to read.
+fn usage_error(e: &clap::Error) -> String {
+    let cli = Cli::command();
+    // Not every error carries the usage (a bad value does not), so the command line says
+    // which subcommand's help applies.
+    let first_arg = std::env::args_os().nth(1);
+    let help = match first_arg.as_ref().and_then(|a| a.to_str()) {
+        Some(name) if cli.find_subcommand(name).is_some() => format!("gpuscan {name} --help"),
+        _ => "gpuscan --help".to_string(),
+    };
+    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        // clap would print the whole help here.
+        let names: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).collect();
+        return format!("a command is required: {} (see {help})", names.join(", "));
+    }
+    let mut parts = Vec::new();
+    // clap's paragraphs: the message and its indented details, tips, the usage, a pointer
+    // to --help.
+    for paragraph in e.to_string().split("\n\n") {
+        let mut lines = paragraph.lines().map(str::trim).filter(|l| !l.is_empty());
+        let Some(first) = lines.next() else {
+            continue;
+        };
+        if first.starts_with("Usage:") || first.starts_with("For more information") {
+            continue;
+        }
+        let first = first.strip_prefix("error: ").unwrap_or(first);
+        let details: Vec<&str> = lines.collect();
+        parts.push(match (details.is_empty(), first.ends_with(':')) {
+            (true, _) => first.to_string(),
+            (false, true) => format!("{first} {}", details.join(", ")),
+            (false, false) => format!("{first} {}", details.join(" ")),
+        });
+    }
+    if parts.is_empty() {
+        parts.push("invalid arguments".to_string());
+    }
+    format!("{} (see {help})", parts.join("; "))
 }
 
 /// Mesa's Vulkan drivers warn on stderr when `XDG_RUNTIME_DIR` is unset (common in containers
@@ -107,7 +146,6 @@ fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
         eprintln!("gpuscan: internal error: {info}");
     }));
-    let runtime_dir = quiet_mesa();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // --help and --version print as clap formats them.
@@ -115,21 +153,15 @@ fn main() -> ExitCode {
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
-        // An unknown dtype, device, order or strategy name: gpuscan's own message, as for
-        // every other bad value.
-        Err(e) if e.kind() == ErrorKind::ValueValidation && library_error(&e).is_some() => {
-            eprintln!("gpuscan: {}", library_error(&e).unwrap());
-            return ExitCode::from(2);
-        }
-        // A usage error is one line, like every other bad input.
+        // A usage error (a missing argument, an unknown one, a bad value) is one line, like
+        // every other bad input.
         Err(e) => {
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("gpuscan: {first} (see gpuscan --help)");
+            eprintln!("gpuscan: {}", usage_error(&e));
             return ExitCode::from(2);
         }
     };
+    // After parsing, so that a usage error leaves no directory behind.
+    let runtime_dir = quiet_mesa();
     let result = match cli.command {
         Command::Cumsum(args) => scan_cmd::scan(ScanOp::Sum, args),
         Command::Cumprod(args) => scan_cmd::scan(ScanOp::Prod, args),

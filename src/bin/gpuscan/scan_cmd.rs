@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use gpuscan::{npy, Array, Context, DType, Device, Error, Order, Scan, ScanOp, Strategy};
 
+use crate::values;
 use crate::CliError;
 
 /// The files and numpy's arguments that every scan takes.
@@ -31,12 +32,12 @@ pub struct Io {
     #[arg(long, allow_hyphen_values = true)]
     axis: Option<isize>,
     /// numpy's dtype=: cast every element to it and compute in it (e.g. float64, int8, f4).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = values::dtype)]
     dtype: Option<DType>,
     /// The result's dtype, as numpy's out= given an array of it: without --dtype the scan
     /// computes in np.result_type(out_dtype, input dtype) (logcumsumexp: the float that holds
     /// it), then is cast.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = values::dtype)]
     out_dtype: Option<DType>,
 }
 

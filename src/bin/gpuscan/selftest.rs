@@ -28,6 +28,7 @@ use serde_json::json;
 
 use crate::bench::cases::Case;
 use crate::info::probe_json;
+use crate::values::{self, or_all, OrAll};
 use crate::CliError;
 
 /// The algorithms a full run tests.
@@ -55,13 +56,25 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     /// Strategies to test, comma-separated: blelloch, reduce-then-scan, chained, or all.
-    #[arg(long, value_name = "NAME,...", default_value = "all")]
-    strategy: String,
+    #[arg(
+        long,
+        value_name = "NAME,...",
+        default_value = "all",
+        value_delimiter = ',',
+        value_parser = or_all(strategy)
+    )]
+    strategy: Vec<OrAll<Strategy>>,
     /// Operations to test, comma-separated: cumsum, cumprod, nancumsum, nancumprod, cummax,
     /// cummin, logcumsumexp, or all. The plain rows (every dtype along every layout) are
     /// cumsum's and run when it is named.
-    #[arg(long, value_name = "NAME,...", default_value = "all")]
-    ops: String,
+    #[arg(
+        long,
+        value_name = "NAME,...",
+        default_value = "all",
+        value_delimiter = ',',
+        value_parser = or_all(values::named::<ScanOp>)
+    )]
+    ops: Vec<OrAll<ScanOp>>,
 }
 
 /// The three layouts each row covers.
@@ -1034,37 +1047,15 @@ fn run_row(contexts: &Contexts, spec: RowSpec, quick: bool) -> Row {
     row
 }
 
-fn strategies(list: &str) -> Result<Vec<Strategy>, CliError> {
-    let mut v = Vec::new();
-    for name in list.split(',').map(str::trim) {
-        match name {
-            "all" => v.extend(ALL_STRATEGIES),
-            "auto" => return Err(CliError(
-                "selftest tests each strategy by name: blelloch, reduce-then-scan, chained or all"
-                    .into(),
-            )),
-            other => v.push(other.parse::<Strategy>()?),
-        }
+/// A `--strategy` term: `auto` is refused, as it would test whichever the table picks.
+fn strategy(name: &str) -> Result<Strategy, String> {
+    match values::named(name)? {
+        Strategy::Auto => Err(
+            "selftest tests each strategy by name: blelloch, reduce-then-scan, chained or all"
+                .into(),
+        ),
+        s => Ok(s),
     }
-    v.dedup();
-    Ok(v)
-}
-
-fn ops(list: &str) -> Result<Vec<ScanOp>, CliError> {
-    let mut v = Vec::new();
-    for name in list.split(',').map(str::trim) {
-        match name {
-            "all" => v.extend(ScanOp::ALL),
-            other => v.push(other.parse::<ScanOp>()?),
-        }
-    }
-    let mut seen = Vec::new();
-    v.retain(|op| {
-        let new = !seen.contains(op);
-        seen.push(*op);
-        new
-    });
-    Ok(v)
 }
 
 /// Every row of the run, in order: the plain cumsum rows (when cumsum is tested), then the
@@ -1116,8 +1107,8 @@ fn row_specs(
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
-    let strategies = strategies(&args.strategy)?;
-    let ops = ops(&args.ops)?;
+    let strategies = values::expand(&args.strategy, &ALL_STRATEGIES);
+    let ops = values::expand(&args.ops, &ScanOp::ALL);
     let normal = Context::new()?;
     let Some(info) = normal.adapter_info().cloned() else {
         return Err(CliError(format!(

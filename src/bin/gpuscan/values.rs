@@ -1,18 +1,34 @@
-//! Values on the command line: element counts and dtype lists in, durations and rates out,
-//! and the host memory a measurement may use.
+//! Values on the command line: clap's parsers of element counts, dtypes, names and list
+//! terms in, durations and rates out, and the host memory a measurement may use.
+
+use std::str::FromStr;
 
 use gpuscan::DType;
 
-use crate::CliError;
+/// What every unsupported-dtype message lists: the .npy reader's words, so that a bad
+/// `--dtype` and a bad file read alike.
+const HANDLED: &str = "gpuscan handles bool, int8..int64, uint8..uint64, float16, float32, float64";
+
+/// The one wording for a dtype gpuscan does not handle, naming it as the user gave it.
+pub fn unsupported_dtype(name: &str) -> String {
+    format!("unsupported dtype '{name}': {HANDLED}")
+}
+
+/// `--dtype NAME`: numpy's names and aliases (`float32`, `f4`, `<f4`, `single`, ...).
+pub fn dtype(s: &str) -> Result<DType, String> {
+    s.parse().map_err(|_| unsupported_dtype(s.trim()))
+}
+
+/// A name the library parses (device, order, strategy, scan), in its words when unknown;
+/// spaces around a list term are ignored.
+pub fn named<T: FromStr<Err = gpuscan::Error>>(s: &str) -> Result<T, String> {
+    s.trim().parse().map_err(|e: gpuscan::Error| e.to_string())
+}
 
 /// A positive element count: `1048576`, `2^20` or `1<<20`.
-pub fn parse_count(t: &str, option: &str) -> Result<usize, CliError> {
+pub fn count(t: &str) -> Result<usize, String> {
     let t = t.trim();
-    let bad = || {
-        CliError(format!(
-            "{option}: '{t}' is not a positive whole number (e.g. 1048576 or 2^20)"
-        ))
-    };
+    let bad = || "not a positive whole number (e.g. 1048576 or 2^20)".to_string();
     let n = if let Some((base, exp)) = t.split_once('^') {
         let base: usize = base.trim().parse().map_err(|_| bad())?;
         let exp: u32 = exp.trim().parse().map_err(|_| bad())?;
@@ -32,25 +48,59 @@ pub fn parse_count(t: &str, option: &str) -> Result<usize, CliError> {
     Ok(n)
 }
 
-/// Parses `float32,int64` (any numpy name gpuscan knows).
-pub fn parse_dtypes(s: &str) -> Result<Vec<DType>, CliError> {
-    let mut dtypes = Vec::new();
-    for t in s.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-        let d: DType = t.parse().map_err(|_| {
-            let names: Vec<&str> = DType::ALL.iter().map(|d| d.name()).collect();
-            CliError(format!(
-                "--dtype: unknown dtype '{t}' (known: {})",
-                names.join(", ")
-            ))
-        })?;
-        if !dtypes.contains(&d) {
-            dtypes.push(d);
+/// A list term that may be left blank (`a,,b`, a trailing comma): `None`, skipped.
+pub fn blank_or<T>(
+    parse: impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static,
+) -> impl Fn(&str) -> Result<Option<T>, String> + Clone + Send + Sync + 'static {
+    move |s| match s.trim() {
+        "" => Ok(None),
+        _ => parse(s).map(Some),
+    }
+}
+
+/// A term of a list that may also be `all`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum OrAll<T> {
+    One(T),
+    All,
+}
+
+/// Parses `all` or one term.
+pub fn or_all<T>(
+    parse: impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static,
+) -> impl Fn(&str) -> Result<OrAll<T>, String> + Clone + Send + Sync + 'static {
+    move |s| match s.trim() {
+        t if t.eq_ignore_ascii_case("all") => Ok(OrAll::All),
+        _ => parse(s).map(OrAll::One),
+    }
+}
+
+/// The terms of a list, each once in the order given, `all` standing for every one of `all`.
+pub fn expand<T: Copy + PartialEq>(terms: &[OrAll<T>], all: &[T]) -> Vec<T> {
+    let mut out = Vec::new();
+    for term in terms {
+        let more = match term {
+            OrAll::One(t) => std::slice::from_ref(t),
+            OrAll::All => all,
+        };
+        for t in more {
+            if !out.contains(t) {
+                out.push(*t);
+            }
         }
     }
-    if dtypes.is_empty() {
-        return Err(CliError("--dtype: give at least one dtype".into()));
+    out
+}
+
+/// The given terms of a list, each once in the order given (blank ones skipped).
+pub fn unique<T: Copy + PartialEq>(terms: &[Option<T>]) -> Vec<T> {
+    let mut out = Vec::new();
+    for t in terms.iter().flatten() {
+        if !out.contains(t) {
+            out.push(*t);
+        }
     }
-    Ok(dtypes)
+    out
 }
 
 /// Three significant digits, without exponent for the ranges a bench shows.
@@ -97,11 +147,11 @@ mod tests {
 
     #[test]
     fn counts_and_durations() {
-        assert_eq!(parse_count("2^26", "--sizes").unwrap(), 1 << 26);
-        assert_eq!(parse_count("1<<12", "--sizes").unwrap(), 4096);
-        assert_eq!(parse_count(" 100 ", "--sizes").unwrap(), 100);
+        assert_eq!(count("2^26").unwrap(), 1 << 26);
+        assert_eq!(count("1<<12").unwrap(), 4096);
+        assert_eq!(count(" 100 ").unwrap(), 100);
         for bad in ["0", "-1", "x", "2^99", "1<<64", ""] {
-            assert!(parse_count(bad, "--sizes").is_err(), "{bad}");
+            assert!(count(bad).is_err(), "{bad}");
         }
         assert_eq!(seconds(1.234e-4), "123 µs");
         assert_eq!(seconds(6.01e-7), "601 ns");

@@ -4,8 +4,7 @@
 use gpuscan::{Array, Cumsum, DType, Scan, ScanOp};
 use half::f16;
 
-use crate::values::parse_count;
-pub use crate::values::parse_dtypes;
+use crate::values::{blank_or, count};
 use crate::CliError;
 
 /// One input: an array of `dtype` and `shape`, scanned along `axis` (`None`: flattened, the
@@ -716,38 +715,45 @@ fn lanes(case: &Case) -> (usize, usize, usize) {
     }
 }
 
-/// Parses `1024,4096`, `2^20` or `1<<20` terms; `none` or an empty list gives no sizes.
-pub fn parse_sizes(s: &str) -> Result<Vec<usize>, CliError> {
-    let s = s.trim();
-    if s.is_empty() || s.eq_ignore_ascii_case("none") {
-        return Ok(Vec::new());
+/// A `--sizes` term: a count, or `none` (or blank) for no 1-D cases.
+pub fn size_term(s: &str) -> Result<Option<usize>, String> {
+    let t = s.trim();
+    if t.is_empty() || t.eq_ignore_ascii_case("none") {
+        return Ok(None);
     }
-    s.split(',').map(|t| parse_count(t, "--sizes")).collect()
+    count(t).map(Some)
 }
 
-/// Parses `4096x4096` (any rank); `none` or empty gives no shape.
-pub fn parse_shape(s: &str) -> Result<Option<Vec<usize>>, CliError> {
+/// `--shape`: `4096x4096` (any rank), or `none` (or empty) for no multi-dimensional case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shape(pub Option<Vec<usize>>);
+
+/// Parses `--shape`; each dimension is a count (`2^12` works too).
+pub fn parse_shape(s: &str) -> Result<Shape, String> {
     let s = s.trim();
     if s.is_empty() || s.eq_ignore_ascii_case("none") {
-        return Ok(None);
+        return Ok(Shape(None));
     }
     let dims = s
         .split(['x', 'X', ','])
-        .map(|t| parse_count(t, "--shape"))
+        .map(|t| count(t).map_err(|e| format!("dimension '{}' is {e}", t.trim())))
         .collect::<Result<Vec<_>, _>>()?;
     dims.iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| CliError(format!("--shape: {s} has too many elements")))?;
-    Ok(Some(dims))
+        .ok_or_else(|| format!("{s} has too many elements"))?;
+    Ok(Shape(Some(dims)))
 }
 
-/// Parses `0,1` (negative axes count from the end, as in numpy) against a rank.
-pub fn parse_axes(s: &str, ndim: usize) -> Result<Vec<usize>, CliError> {
+/// A `--axis` term: an integer (blank terms are skipped).
+pub fn axis_term(s: &str) -> Result<Option<isize>, String> {
+    blank_or(|t: &str| t.trim().parse().map_err(|_| "not an integer".to_string()))(s)
+}
+
+/// Resolves the `--axis` terms against a rank (negative axes count from the end, as in
+/// numpy), each axis once.
+pub fn resolve_axes(terms: &[Option<isize>], ndim: usize) -> Result<Vec<usize>, CliError> {
     let mut axes = Vec::new();
-    for t in s.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-        let a: isize = t
-            .parse()
-            .map_err(|_| CliError(format!("--axis: '{t}' is not an integer")))?;
+    for &a in terms.iter().flatten() {
         let resolved = if a < 0 { a + ndim as isize } else { a };
         if resolved < 0 || resolved >= ndim as isize {
             return Err(CliError(format!(
@@ -772,18 +778,22 @@ mod tests {
 
     #[test]
     fn parses_sizes_shapes_and_axes() {
-        assert_eq!(parse_sizes("1024, 2^20,1<<3").unwrap(), [1024, 1 << 20, 8]);
-        assert!(parse_sizes("none").unwrap().is_empty());
-        assert!(parse_sizes("0").is_err());
-        assert!(parse_sizes("abc").is_err());
-        assert!(parse_sizes("2^99").is_err());
-        assert!(parse_sizes("1<<70").is_err());
-        assert_eq!(parse_shape("64x32").unwrap(), Some(vec![64, 32]));
-        assert_eq!(parse_shape("").unwrap(), None);
+        let sizes = |s: &str| s.split(',').map(size_term).collect::<Result<Vec<_>, _>>();
+        assert_eq!(
+            sizes("1024, 2^20,1<<3").unwrap(),
+            [Some(1024), Some(1 << 20), Some(8)]
+        );
+        assert_eq!(sizes("none").unwrap(), [None]);
+        for bad in ["0", "abc", "2^99", "1<<70"] {
+            assert!(sizes(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_shape("64x32").unwrap(), Shape(Some(vec![64, 32])));
+        assert_eq!(parse_shape("").unwrap(), Shape(None));
         assert!(parse_shape("64x").is_err());
-        assert_eq!(parse_axes("0,-1,1", 2).unwrap(), [0, 1]);
-        assert!(parse_axes("2", 2).is_err());
-        assert!(parse_dtypes("float128").is_err());
+        let axes = ["0", "-1", "1", ""].map(|t| axis_term(t).unwrap());
+        assert_eq!(resolve_axes(&axes, 2).unwrap(), [0, 1]);
+        assert!(resolve_axes(&[Some(2)], 2).is_err());
+        assert!(axis_term("x").is_err());
     }
 
     fn int_ref(case: &Case, op: ScanOp, variant: &Variant, a: &Array) -> Vec<i64> {
