@@ -178,6 +178,39 @@ pub(crate) trait Monoid<A: Element>: Copy + Send + Sync + 'static {
     /// out of order cannot change which NaN comes out (addition's partials are summed as a
     /// tree; max and min keep the first NaN only in order).
     const PARTIALS: bool = false;
+    /// What a sequential scan carries from element to element: the running value, for every
+    /// operation but logaddexp's running form.
+    type Run: Copy + Send + Sync;
+    /// The state after the first element of a scan.
+    fn start(x: A) -> Self::Run;
+    /// Combines the next element in.
+    fn step(run: &mut Self::Run, x: A);
+    /// The scan's value so far.
+    fn value(run: &Self::Run) -> A;
+    /// The state after the elements of `earlier` and then those of `later`.
+    fn merge(earlier: Self::Run, later: Self::Run) -> Self::Run;
+}
+
+/// The running state of a monoid that folds its values: the value itself.
+macro_rules! folds {
+    () => {
+        type Run = A;
+        #[inline(always)]
+        fn start(x: A) -> A {
+            x
+        }
+        #[inline(always)]
+        fn step(run: &mut A, x: A) {
+            *run = Self::combine(*run, x);
+        }
+        #[inline(always)]
+        fn value(run: &A) -> A {
+            *run
+        }
+        fn merge(earlier: A, later: A) -> A {
+            Self::combine(earlier, later)
+        }
+    };
 }
 
 #[derive(Copy, Clone)]
@@ -190,6 +223,29 @@ pub(crate) struct Max;
 pub(crate) struct Min;
 #[derive(Copy, Clone)]
 pub(crate) struct LogAdd;
+/// logaddexp's running form, for the orders that need not be numpy's: the running maximum
+/// and the sum of `exp(x - max)` over the elements so far, in float64. numpy's fold chains an
+/// exp and a log1p from element to element; here they lie outside the chain, and the sum of
+/// exponentials is rounded in float64 rather than once per element in the loop dtype.
+#[derive(Copy, Clone)]
+pub(crate) struct LogSumExp;
+
+/// [`LogSumExp`]'s state: the scan's value is `max + ln(sum)`; a NaN max sticks.
+#[derive(Copy, Clone)]
+pub(crate) struct LogSum {
+    max: f64,
+    sum: f64,
+}
+
+#[inline(always)]
+fn float_of<A: Element>(x: A) -> f64 {
+    match x.to_scalar() {
+        Scalar::Float(v) => v,
+        Scalar::Int(v) => v as f64,
+        Scalar::UInt(v) => v as f64,
+        Scalar::Bool(v) => v as u8 as f64,
+    }
+}
 
 impl<A: Element> Monoid<A> for Add {
     #[inline(always)]
@@ -210,6 +266,7 @@ impl<A: Element> Monoid<A> for Add {
         a.add(b)
     }
     const PARTIALS: bool = true;
+    folds!();
 }
 
 impl<A: Element> Monoid<A> for Mul {
@@ -221,6 +278,7 @@ impl<A: Element> Monoid<A> for Mul {
     fn combine(a: A, b: A) -> A {
         a.mul(b)
     }
+    folds!();
 }
 
 impl<A: Element> Monoid<A> for Max {
@@ -232,6 +290,7 @@ impl<A: Element> Monoid<A> for Max {
     fn combine(a: A, b: A) -> A {
         a.max_of(b)
     }
+    folds!();
 }
 
 impl<A: Element> Monoid<A> for Min {
@@ -243,6 +302,7 @@ impl<A: Element> Monoid<A> for Min {
     fn combine(a: A, b: A) -> A {
         a.min_of(b)
     }
+    folds!();
 }
 
 impl<A: Element> Monoid<A> for LogAdd {
@@ -253,6 +313,66 @@ impl<A: Element> Monoid<A> for LogAdd {
     #[inline(always)]
     fn combine(a: A, b: A) -> A {
         a.logaddexp(b)
+    }
+    folds!();
+}
+
+impl<A: Element> Monoid<A> for LogSumExp {
+    #[inline(always)]
+    fn identity() -> A {
+        A::lowest()
+    }
+    #[inline(always)]
+    fn combine(a: A, b: A) -> A {
+        a.logaddexp(b)
+    }
+    type Run = LogSum;
+    #[inline(always)]
+    fn start(x: A) -> LogSum {
+        LogSum {
+            max: float_of(x),
+            sum: 1.0,
+        }
+    }
+    #[inline(always)]
+    fn step(run: &mut LogSum, x: A) {
+        let x = float_of(x);
+        if x > run.max {
+            // A new maximum rescales the sum; from -inf (no mass yet) the factor is 0.
+            run.sum = run.sum * (run.max - x).exp() + 1.0;
+            run.max = x;
+        } else if x == run.max {
+            // Also inf after inf, where `x - max` would be NaN.
+            run.sum += 1.0;
+        } else if x < run.max {
+            run.sum += (x - run.max).exp();
+        } else if !run.max.is_nan() {
+            // The first NaN sticks, with its bits.
+            run.max = x;
+        }
+    }
+    #[inline(always)]
+    fn value(run: &LogSum) -> A {
+        let v = if run.max.is_nan() || run.max.is_infinite() {
+            run.max
+        } else {
+            run.max + run.sum.ln()
+        };
+        A::from_scalar(Scalar::Float(v))
+    }
+    fn merge(a: LogSum, b: LogSum) -> LogSum {
+        if a.max.is_nan() || b.max.is_nan() {
+            return if a.max.is_nan() { a } else { b };
+        }
+        let max = a.max.max(b.max);
+        if max.is_infinite() {
+            // All -inf so far, or inf: the value is `max` itself.
+            return LogSum { max, sum: 1.0 };
+        }
+        LogSum {
+            max,
+            sum: a.sum * (a.max - max).exp() + b.sum * (b.max - max).exp(),
+        }
     }
 }
 
