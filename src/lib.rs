@@ -39,6 +39,14 @@
 //!
 //! Arrays can stay on the GPU between scans ([`Context::upload`], [`Context::scan_gpu`]),
 //! and a scan can be recorded into the caller's own encoder ([`Context::record_scan`]).
+//!
+//! # Re-exported dependencies
+//!
+//! Types of two crates appear in this API: [wgpu 30](https://docs.rs/wgpu/30) (devices,
+//! buffers and encoders) and, with the default `ndarray` feature,
+//! [ndarray 0.17](https://docs.rs/ndarray/0.17). Another version of either is a different
+//! crate whose types do not fit, so use the re-exports `gpuscan::wgpu` and `gpuscan::ndarray`,
+//! or depend on these same versions.
 
 mod alloc;
 mod array;
@@ -72,6 +80,10 @@ pub use gpu::{Counters, Faults, ProbeReport};
 pub use op::ScanOp;
 pub use options::{AxisIndex, Cumsum, Device, Order, Scan, Strategy};
 pub use resident::GpuArray;
+
+#[cfg(feature = "ndarray")]
+pub use ndarray;
+pub use wgpu;
 
 /// The WGSL that the kernels are built from, for inspection and tooling.
 pub mod shaders {

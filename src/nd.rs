@@ -1,6 +1,6 @@
 //! `ndarray` interop: any ndarray array in, an `ndarray::ArrayD` out.
 
-use ndarray::{ArrayBase, ArrayD, Dimension, IxDyn};
+use ndarray::{ArrayBase, ArrayD, ArrayRef, Dimension, IxDyn};
 
 use crate::array::{Array, ArrayView};
 use crate::context::Context;
@@ -8,6 +8,15 @@ use crate::dtype::Element;
 use crate::error::{Error, Result};
 use crate::options::Cumsum;
 
+impl<T: Element, D: Dimension> From<&ArrayRef<T, D>> for Array {
+    /// Copies an ndarray array of any layout, in logical (C) order.
+    fn from(a: &ArrayRef<T, D>) -> Array {
+        let v: Vec<T> = a.iter().copied().collect();
+        Array::from_shape_vec(a.shape(), v).expect("an ndarray's shape matches its length")
+    }
+}
+
+// `Array::from(&a)` for owned arrays and views: trait lookup does not deref to `ArrayRef`.
 impl<T, S, D> From<&ArrayBase<S, D>> for Array
 where
     T: Element,
@@ -16,8 +25,7 @@ where
 {
     /// Copies an ndarray array of any layout, in logical (C) order.
     fn from(a: &ArrayBase<S, D>) -> Array {
-        let v: Vec<T> = a.iter().copied().collect();
-        Array::from_shape_vec(a.shape(), v).expect("an ndarray's shape matches its length")
+        Array::from(&**a)
     }
 }
 
@@ -31,26 +39,24 @@ impl Array {
 }
 
 impl Context {
-    /// `np.cumsum` of an ndarray array (any layout), returned as an `ndarray::ArrayD<R>`, where
-    /// `R` must be the result dtype (for example `i64` for `i32` input).
+    /// `np.cumsum` of an ndarray array (any layout; owned arrays and views deref to
+    /// `ArrayRef`), returned as an `ndarray::ArrayD<R>`, where `R` must be the result dtype
+    /// (for example `i64` for `i32` input).
     ///
     /// ```
+    /// use gpuscan::ndarray::{array, Axis};
     /// use gpuscan::{Context, Cumsum};
-    /// use ndarray::{array, Axis};
     /// let ctx = Context::new().unwrap();
     /// let a = array![[1i64, 4, 0], [7, 0, 9], [5, 0, 3], [12, 0, 5]];
-    /// let r = ctx.cumsum_ndarray::<_, i64, _, _>(&a, &Cumsum::new().axis(Axis(1))).unwrap();
+    /// let r = ctx.cumsum_ndarray::<_, i64, _>(&a, &Cumsum::new().axis(Axis(1))).unwrap();
     /// assert_eq!(r, array![[1i64, 5, 5], [7, 7, 16], [5, 5, 8], [12, 12, 17]].into_dyn());
+    /// let r = ctx.cumsum_ndarray::<_, i64, _>(&a.t(), &Cumsum::new().axis(1)).unwrap();
+    /// assert_eq!(r, array![[1i64, 8, 13, 25], [4, 4, 4, 4], [0, 9, 12, 17]].into_dyn());
     /// ```
-    pub fn cumsum_ndarray<T, R, S, D>(
-        &self,
-        a: &ArrayBase<S, D>,
-        options: &Cumsum,
-    ) -> Result<ArrayD<R>>
+    pub fn cumsum_ndarray<T, R, D>(&self, a: &ArrayRef<T, D>, options: &Cumsum) -> Result<ArrayD<R>>
     where
         T: Element,
         R: Element,
-        S: ndarray::Data<Elem = T>,
         D: Dimension,
     {
         let result = match a.as_slice() {

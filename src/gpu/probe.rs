@@ -28,7 +28,7 @@ pub struct ProbeReport {
     pub local_order: Option<bool>,
     /// Why the adapter's subgroups are not used, when it has them.
     pub subgroups_off: Option<String>,
-    /// Algorithms left out of [`Strategy::Auto`], each with what went wrong.
+    /// Algorithms left out of [`Strategy::Auto`](crate::Strategy::Auto), each with what went wrong.
     pub excluded: Vec<(Algorithm, String)>,
 }
 

@@ -3,6 +3,8 @@
 //! GPU expectations need an adapter (lavapipe in CI). Without one these tests fail saying how
 //! to install it, unless GPUSCAN_GPU_OPTIONAL=1 makes the GPU optional.
 
+// The library's integration-test helpers, shared rather than copied.
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::path::PathBuf;

@@ -3,6 +3,8 @@
 
 use std::time::Instant;
 
+use gpuscan::wgpu;
+
 use crate::CliError;
 
 /// One timed run: the time reported (GPU timestamps or host) and the host time around it.

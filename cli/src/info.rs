@@ -2,7 +2,7 @@
 //! accumulation dtypes run on the GPU, and where `Device::Auto` switches to it.
 
 use gpuscan::calibrate::{AutoPolicySource, Calibration};
-use gpuscan::Context;
+use gpuscan::{wgpu, Context};
 use serde_json::{json, Value};
 
 use crate::CliError;

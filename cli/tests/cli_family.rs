@@ -17,6 +17,8 @@
 //! (cummax/cummin keep the first NaN's payload). The offsets files of bad.txt must make every
 //! command exit 2 with one line on stderr that names the problem, and leave no file behind.
 
+// The library's integration-test helpers, shared rather than copied.
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::ffi::{OsStr, OsString};
@@ -39,9 +41,10 @@ const STRATEGIES: [&str; 3] = ["blelloch", "reduce-then-scan", "chained"];
 /// Set to 1 to run every case with every GPU strategy (see `gpu_jobs`).
 const ALL_STRATEGIES_VAR: &str = "GPUSCAN_FAMILY_ALL_STRATEGIES";
 
+// The fixtures stay under the library's tests/: its npy unit tests read them too.
 fn family(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/family")
+        .join("../tests/fixtures/family")
         .join(name)
 }
 

@@ -20,9 +20,10 @@ fn gpuscan(args: &[&str]) -> Output {
         .expect("run the gpuscan binary")
 }
 
+// The fixtures stay under the library's tests/: its npy unit tests read them too.
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
+        .join("../tests/fixtures")
         .join(name)
 }
 

@@ -3,6 +3,8 @@
 //! GPU and must reproduce numpy's expected file bit for bit. Bad inputs must exit 2 with one
 //! line on stderr and leave no file behind.
 
+// The library's integration-test helpers, shared rather than copied.
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::ffi::OsStr;
@@ -15,9 +17,10 @@ use gpuscan::{npy, Context, DType};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gpuscan");
 
+// The fixtures stay under the library's tests/: its npy unit tests read them too.
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
+        .join("../tests/fixtures")
         .join(name)
 }
 

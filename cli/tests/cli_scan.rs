@@ -4,6 +4,8 @@
 //! segment offsets, and `--indices`, whose two outputs appear together or not at all. Every
 //! failure must exit 2 with one line on stderr and leave no output behind.
 
+// The library's integration-test helpers, shared rather than copied.
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::ffi::OsStr;
