@@ -3,7 +3,7 @@
 segmented scans against one segment, on the CPU and the GPU (resident: timestamp queries),
 from one `gpuscan bench --json` run per table:
 
-    python3 benches/family_ratios.py [path/to/gpuscan] [--repeats N]
+    python3 benches/family_ratios.py [path/to/gpuscan] [--cpu-repeats N] [--gpu-repeats N]
 
 Every ratio divides two medians measured in the same run."""
 
@@ -13,19 +13,24 @@ import subprocess
 
 parser = argparse.ArgumentParser()
 parser.add_argument("binary", nargs="?", default="target/release/gpuscan")
-parser.add_argument("--repeats", default="5")
+# The CPU rows take milliseconds and the machine is shared: more runs steady their medians.
+parser.add_argument("--cpu-repeats", default="15")
+parser.add_argument("--gpu-repeats", default="5")
 options = parser.parse_args()
-binary, repeats = options.binary, options.repeats
+binary = options.binary
 
 OPS = ["cumsum", "cumprod", "nancumsum", "nancumprod", "cummax", "cummin", "logcumsumexp"]
 PATHS = ["cpu", "gpu-resident"]
 
 
 def bench(*extra, shape="4096x4096"):
-    cmd = [binary, "bench", "--sizes", "16777216", "--dtype", "float32,int64", "--shape", shape,
-           "--axis", "0,1", "--paths", ",".join(PATHS), "--repeats", repeats, "--json", *extra]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    """One run per path, each ratio's two medians from the same run."""
+    rows = []
+    for path, repeats in zip(PATHS, [options.cpu_repeats, options.gpu_repeats]):
+        cmd = [binary, "bench", "--sizes", "16777216", "--dtype", "float32,int64", "--shape",
+               shape, "--axis", "0,1", "--paths", path, "--repeats", repeats, "--json", *extra]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        rows += [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     return [r for r in rows if r.get("record") == "measurement"]
 
 
@@ -52,11 +57,9 @@ def ratio(a, b):
 
 
 def keys(t):
-    seen = []
-    for path, c, _ in t:
-        if (path, c) not in seen:
-            seen.append((path, c))
-    return seen
+    """(path, case) in the order cases were measured, the CPU and GPU rows of a case together"""
+    cases = list(dict.fromkeys(c for _, c, _ in t))
+    return [(p, c) for c in cases for p in PATHS if any(k[:2] == (p, c) for k in t)]
 
 
 ops = times(bench("--op", ",".join(OPS)))
