@@ -12,7 +12,7 @@ fn check_len(shape: &[usize], len: usize) -> Result<()> {
     let expected = shape
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| Error::TooLarge(format!("shape {shape:?} overflows usize")))?;
+        .ok_or_else(|| Error::Overflow(format!("shape {shape:?} overflows usize")))?;
     if expected != len {
         return Err(Error::ShapeMismatch {
             shape: shape.to_vec(),
@@ -70,7 +70,7 @@ impl Array {
         let n = shape
             .iter()
             .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-            .ok_or_else(|| Error::TooLarge(format!("shape {shape:?} overflows usize")))?;
+            .ok_or_else(|| Error::Overflow(format!("shape {shape:?} overflows usize")))?;
         let data = with_dtype!(dtype, T => Wrap::owned(vec![T::default(); n]));
         Ok(Array {
             data,

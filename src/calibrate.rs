@@ -276,7 +276,7 @@ impl CalibrateOptions {
             ));
         }
         if usize::try_from(self.max_elements).is_err() {
-            return Err(Error::TooLarge(format!(
+            return Err(Error::Overflow(format!(
                 "{} elements do not fit in this machine's address space",
                 self.max_elements
             )));
@@ -577,9 +577,14 @@ impl Calibration {
     /// [`Calibration::path_for`]), creating the directory; returns the path.
     pub fn save(&self) -> Result<PathBuf> {
         let path = stored_path(&self.adapter, |k| std::env::var_os(k)).ok_or_else(|| {
-            Error::Io(format!(
-                "no place to store the calibration: set {PATH_VAR}, XDG_CACHE_HOME or HOME"
-            ))
+            Error::io(
+                "store",
+                "the calibration",
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("no place for it: set {PATH_VAR}, XDG_CACHE_HOME or HOME"),
+                ),
+            )
         })?;
         self.save_to(&path)?;
         Ok(path)
@@ -595,9 +600,7 @@ impl Calibration {
                 )));
             }
         }
-        let io = |e: std::io::Error, what: &str, p: &Path| {
-            Error::Io(format!("cannot {what} {}: {e}", p.display()))
-        };
+        let io = |e, what, p: &Path| Error::io(what, p.display(), e);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| io(e, "create", dir))?;
         }
@@ -616,7 +619,7 @@ impl Calibration {
         let mut text = String::new();
         std::fs::File::open(path)
             .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_string(&mut text))
-            .map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
+            .map_err(|e| Error::io("read", path.display(), e))?;
         if text.len() as u64 > MAX_FILE_BYTES {
             return Err(Error::Format(format!(
                 "{}: larger than a calibration file can be",
@@ -775,7 +778,7 @@ impl AutoOrigin {
         let stored = path.and_then(|p| match load_matching(&p, identity) {
             Ok(c) => c.map(|c| (c, p)),
             Err(e) => {
-                eprintln!("gpuscan: ignoring the stored calibration: {e}");
+                log::warn!("ignoring the stored calibration: {e}");
                 None
             }
         });
@@ -847,7 +850,7 @@ impl Context {
         options: &CalibrateOptions,
     ) -> Result<Measurement> {
         let n = usize::try_from(elements)
-            .map_err(|_| Error::TooLarge(format!("{elements} elements")))?;
+            .map_err(|_| Error::Overflow(format!("{elements} elements")))?;
         // Small non-negative integers: exact in every dtype, no subnormals to slow the CPU.
         let input =
             Array::from_vec((0..n).map(|i| (i % 5) as u8).collect::<Vec<u8>>()).astype(dtype);

@@ -9,7 +9,7 @@ use crate::calibrate::AutoOrigin;
 use crate::convert::{cast_data, cast_data_nan, cast_into};
 use crate::cpu;
 use crate::dtype::DType;
-use crate::error::{Error, Result};
+use crate::error::{Error, LimitOrigin, Result};
 use crate::gpu::{Counters, Faults, Gpu, Overrides, ProbeReport, Tuning};
 use crate::layout::{Geometry, Lanes, Segments};
 use crate::op::ScanOp;
@@ -162,7 +162,7 @@ impl Context {
         options.tile.validate(1024)?;
         match Gpu::request_device().await {
             // A device that cannot run the requested tile shape is the caller's error.
-            Ok((device, queue)) => Self::from_device(device, queue, options),
+            Ok((device, queue)) => Self::on_device(device, queue, options, LimitOrigin::Adapter),
             Err(reason) => Ok(Context {
                 gpu: None,
                 no_gpu: Some(reason),
@@ -175,13 +175,26 @@ impl Context {
     }
 
     /// A context on the caller's device and queue. Features the device lacks (`SHADER_INT64`,
-    /// `SHADER_F64`, `SHADER_F16`) only take the dtypes that need them off the GPU path.
+    /// `SHADER_F64`, `SHADER_F16`) only take the dtypes that need them off the GPU path. The
+    /// context installs the device's lost callback, to report a lost device as
+    /// [`GpuErrorKind::DeviceLost`](crate::GpuErrorKind::DeviceLost), and sizes are checked
+    /// against the limits the device was requested with.
     pub fn from_device(
         device: wgpu::Device,
         queue: wgpu::Queue,
         options: ContextOptions,
     ) -> Result<Context> {
-        let gpu = Gpu::new(device, queue, options.tile, overrides(&options))?;
+        Self::on_device(device, queue, options, LimitOrigin::Requested)
+    }
+
+    /// [`Context::from_device`], saying whose limits the device has.
+    fn on_device(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        options: ContextOptions,
+        origin: LimitOrigin,
+    ) -> Result<Context> {
+        let gpu = Gpu::new(device, queue, options.tile, overrides(&options), origin)?;
         Ok(Self::from_gpu(gpu, &options))
     }
 

@@ -217,7 +217,7 @@ impl FromStr for DType {
             _ => DType::ALL
                 .into_iter()
                 .find(|d| d.name() == code || d.code() == code)
-                .ok_or_else(|| Error::UnknownDType(s.to_string()))?,
+                .ok_or_else(|| Error::UnknownDType(s.trim().to_string()))?,
         };
         Ok(d)
     }

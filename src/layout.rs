@@ -79,12 +79,12 @@ pub fn normalize_axis(axis: isize, ndim: usize) -> Result<usize> {
     Ok(norm as usize)
 }
 
-/// The product of `shape`, or `TooLarge` if it overflows.
+/// The product of `shape`, or `Overflow` if it overflows.
 pub fn element_count(shape: &[usize]) -> Result<usize> {
     shape
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| Error::TooLarge(format!("shape {shape:?} overflows usize")))
+        .ok_or_else(|| Error::Overflow(format!("shape {shape:?} overflows usize")))
 }
 
 /// Checked offsets `[0, s1, ..., L]` at which every lane restarts (CSR row pointers): they
@@ -230,7 +230,7 @@ mod tests {
         );
         assert!(matches!(
             Geometry::resolve(&[usize::MAX, 3], None),
-            Err(Error::TooLarge(_))
+            Err(Error::Overflow(_))
         ));
     }
 

@@ -47,6 +47,15 @@
 //! [ndarray 0.17](https://docs.rs/ndarray/0.17). Another version of either is a different
 //! crate whose types do not fit, so use the re-exports `gpuscan::wgpu` and `gpuscan::ndarray`,
 //! or depend on these same versions.
+//!
+//! # Logging and Mesa's messages
+//!
+//! gpuscan never prints: what it cannot return as an [`Error`] (a wgpu error outside any
+//! error scope, a stored calibration it ignores) goes to the [`log`](https://docs.rs/log)
+//! crate, so install a logger to see it. Mesa's Vulkan drivers print warnings about
+//! `XDG_RUNTIME_DIR` to stderr in containers where it is unset; setting `XDG_RUNTIME_DIR` to a
+//! writable directory before the first context quiets them (the `gpuscan` command-line tool
+//! does this itself).
 
 mod alloc;
 mod array;
@@ -75,12 +84,14 @@ pub use auto::AutoPolicy;
 pub use context::{Context, ContextOptions, DEFAULT_AUTO_THRESHOLD};
 pub use data::{Data, DataMut, DataRef};
 pub use dtype::{DType, Element};
-pub use error::{Error, Result};
+pub use error::{Error, GpuErrorKind, LimitOrigin, Result};
 pub use gpu::{Counters, Faults, ProbeReport};
 pub use op::ScanOp;
 pub use options::{AxisIndex, Cumsum, Device, Order, Scan, Strategy};
 pub use resident::GpuArray;
 
+#[cfg(feature = "ndarray")]
+pub use nd::{Promote, ScanExt};
 #[cfg(feature = "ndarray")]
 pub use ndarray;
 pub use wgpu;

@@ -48,7 +48,7 @@ const HANDLED: &str = "gpuscan handles bool, int8..int64, uint8..uint64, float16
 /// `.npy` file of a dtype gpuscan handles; messages name the file.
 pub fn read(path: &Path) -> Result<Array> {
     let name = path.display().to_string();
-    let file = File::open(path).map_err(|e| Error::Io(format!("cannot open {name}: {e}")))?;
+    let file = File::open(path).map_err(|e| Error::io("open", &name, e))?;
     read_from(BufReader::with_capacity(64 << 10, file), &name)
 }
 
@@ -141,7 +141,7 @@ fn shape_repr(shape: &[usize]) -> String {
 }
 
 fn write_err(e: io::Error) -> Error {
-    Error::Io(format!("cannot write .npy data: {e}"))
+    Error::io("write", ".npy data", e)
 }
 
 fn write_elements<S: Element + NoUninit>(w: &mut impl Write, src: &[S], to: DType) -> Result<()> {
@@ -180,8 +180,8 @@ struct Header {
     len: usize,
 }
 
-fn read_err(name: &str, e: &io::Error) -> Error {
-    Error::Io(format!("cannot read {name}: {e}"))
+fn read_err(name: &str, e: io::Error) -> Error {
+    Error::io("read", name, e)
 }
 
 /// Fills as much of `buf` as the reader has, retrying interrupted reads: the count is short
@@ -193,7 +193,7 @@ fn read_full(r: &mut impl Read, buf: &mut [u8], name: &str) -> Result<usize> {
             Ok(0) => break,
             Ok(k) => got += k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(read_err(name, &e)),
+            Err(e) => return Err(read_err(name, e)),
         }
     }
     Ok(got)
@@ -656,7 +656,7 @@ fn read_vec<T: Pod>(r: &mut impl Read, h: &Header, name: &str) -> Result<Vec<T>>
     let expected_bytes = h.len * size; // checked in parse_header
     let mut v: Vec<T> = Vec::new();
     v.try_reserve_exact(h.len).map_err(|_| {
-        Error::TooLarge(format!(
+        Error::Overflow(format!(
             "{name} declares {} elements ({expected_bytes} bytes), more than fit in memory",
             h.len
         ))
@@ -676,7 +676,7 @@ fn read_vec<T: Pod>(r: &mut impl Read, h: &Header, name: &str) -> Result<Vec<T>>
             }
         }
     }
-    let extra = io::copy(r, &mut io::sink()).map_err(|e| read_err(name, &e))?;
+    let extra = io::copy(r, &mut io::sink()).map_err(|e| read_err(name, e))?;
     if extra > 0 {
         return Err(length_mismatch(
             name,
@@ -1276,7 +1276,7 @@ mod tests {
         );
         assert!(matches!(
             read_from(lying.as_slice(), "x.npy"),
-            Err(Error::Format(_) | Error::TooLarge(_))
+            Err(Error::Format(_) | Error::Overflow(_))
         ));
 
         let latin1 = npy_file(
@@ -1295,7 +1295,7 @@ mod tests {
     fn read_reports_missing_files_as_io() {
         let path = std::env::temp_dir().join(format!("gpuscan-missing-{}.npy", std::process::id()));
         let err = read(&path).unwrap_err();
-        assert!(matches!(err, Error::Io(_)), "{err}");
+        assert!(matches!(err, Error::Io { .. }), "{err}");
         let msg = err.to_string();
         assert!(
             msg.starts_with(&format!("cannot open {}: ", path.display())),

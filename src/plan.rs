@@ -203,9 +203,21 @@ impl Dispatch {
         let max = limits.max_workgroups_per_dim as u64;
         let x = workgroups.clamp(1, max);
         let y = workgroups.div_ceil(x).max(1);
-        if y > max || workgroups > u32::MAX as u64 {
-            return Err(Error::TooLarge(format!(
-                "{workgroups} workgroups exceed the adapter's {max} x {max} dispatch grid"
+        if y > max {
+            // The caller names the device (`Gpu::on_device`).
+            return Err(Error::TooLarge {
+                what: format!("a dispatch of {workgroups} workgroups"),
+                limit: "max_compute_workgroups_per_dimension",
+                requested: y,
+                allowed: max,
+                unit: "rows of workgroups",
+                device: String::new(),
+                origin: crate::LimitOrigin::Requested,
+            });
+        }
+        if workgroups > u32::MAX as u64 {
+            return Err(Error::Overflow(format!(
+                "{workgroups} workgroups: the kernels count workgroups in 32 bits"
             )));
         }
         Ok(Dispatch {
@@ -516,7 +528,7 @@ pub fn plan_lanes(
     };
     let segmented = !segments.is_whole();
     if segmented && geometry.lane_len > u32::MAX as u64 {
-        return Err(Error::TooLarge(format!(
+        return Err(Error::Overflow(format!(
             "segmented lanes of {} elements: the GPU kernels count positions in 32 bits",
             geometry.lane_len
         )));

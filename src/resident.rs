@@ -277,12 +277,12 @@ impl Context {
     }
 }
 
-/// Bytes `shape` takes in `elem`'s storage, or `TooLarge` if that overflows.
+/// Bytes `shape` takes in `elem`'s storage, or `Overflow` if that overflows.
 pub(crate) fn stored_bytes_of(shape: &[usize], elem: GpuElem) -> Result<u64> {
     shape
         .iter()
         .try_fold(elem.size(), |acc, &d| acc.checked_mul(d as u64))
-        .ok_or_else(|| Error::TooLarge(format!("shape {shape:?} overflows a byte count")))
+        .ok_or_else(|| Error::Overflow(format!("shape {shape:?} overflows a byte count")))
 }
 
 fn resident_usage() -> wgpu::BufferUsages {

@@ -423,7 +423,17 @@ fn validation_errors_are_returned() {
     let a = ctx.upload(&Array::from_vec(vec![1.0f32; 1000])).unwrap();
     a.buffer().destroy();
     let err = ctx.cumsum_gpu(&a, None).unwrap_err();
-    assert!(matches!(err, gpuscan::Error::Gpu(_)), "{err}");
+    assert!(
+        matches!(
+            err,
+            gpuscan::Error::Gpu {
+                kind: gpuscan::GpuErrorKind::Validation,
+                source: Some(_),
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 /// Repeated scans of the same input give bit-identical output, for every strategy, with and

@@ -1395,7 +1395,11 @@ fn errors_unknown_dtype_name() {
         matches!(&err, Error::UnknownDType(s) if s == "bogus"),
         "{err:?}"
     );
-    assert_eq!(err.to_string(), "data type 'bogus' not understood");
+    assert_eq!(
+        err.to_string(),
+        "unsupported dtype 'bogus': gpuscan handles bool, int8..int64, uint8..uint64, float16, \
+         float32, float64"
+    );
     for d in DType::ALL {
         assert_eq!(d.name().parse::<DType>().unwrap(), d);
     }

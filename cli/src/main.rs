@@ -63,10 +63,7 @@ pub struct CliError(pub String);
 
 impl From<gpuscan::Error> for CliError {
     fn from(e: gpuscan::Error) -> Self {
-        match e {
-            gpuscan::Error::UnknownDType(name) => CliError(values::unsupported_dtype(&name)),
-            e => CliError(e.to_string()),
-        }
+        CliError(e.to_string())
     }
 }
 

@@ -282,7 +282,10 @@ fn write_temp(
     let file = File::create(&temp.path).map_err(|e| fail(e.to_string()))?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
     write(&mut w).map_err(|e| match e {
-        Error::Io(why) => CliError(format!("{}: {why}", output.display())),
+        Error::Io { source, .. } => CliError(format!(
+            "{}: cannot write .npy data: {source}",
+            output.display()
+        )),
         other => CliError::from(other),
     })?;
     let file = w.into_inner().map_err(|e| fail(e.error().to_string()))?;

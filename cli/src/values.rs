@@ -5,18 +5,9 @@ use std::str::FromStr;
 
 use gpuscan::DType;
 
-/// What every unsupported-dtype message lists: the .npy reader's words, so that a bad
-/// `--dtype` and a bad file read alike.
-const HANDLED: &str = "gpuscan handles bool, int8..int64, uint8..uint64, float16, float32, float64";
-
-/// The one wording for a dtype gpuscan does not handle, naming it as the user gave it.
-pub fn unsupported_dtype(name: &str) -> String {
-    format!("unsupported dtype '{name}': {HANDLED}")
-}
-
 /// `--dtype NAME`: numpy's names and aliases (`float32`, `f4`, `<f4`, `single`, ...).
 pub fn dtype(s: &str) -> Result<DType, String> {
-    s.parse().map_err(|_| unsupported_dtype(s.trim()))
+    s.parse().map_err(|e: gpuscan::Error| e.to_string())
 }
 
 /// A name the library parses (device, order, strategy, scan), in its words when unknown;

@@ -22,7 +22,7 @@ pub(crate) use tuning::Tuning;
 pub use tuning::{Counters, Faults};
 
 use crate::dtype::DType;
-use crate::error::{Error, Result};
+use crate::error::{Error, GpuErrorKind, LimitOrigin, Result};
 use crate::options::Strategy;
 use crate::plan::{Algorithm, DeviceLimits, TileConfig};
 
@@ -43,6 +43,10 @@ pub(crate) struct Gpu {
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     pub limits: DeviceLimits,
+    /// Whether `limits` are the adapter's own or only what the caller's device asked for.
+    pub limit_origin: LimitOrigin,
+    /// Why the device was lost, once it is: errors caught after that are `DeviceLost`.
+    lost: Arc<std::sync::Mutex<Option<String>>>,
     pub tile: TileConfig,
     pub batch_bytes: u64,
     /// Whether the workgroup scans may use subgroup operations, if the probe finds them sound.
@@ -76,6 +80,7 @@ impl Gpu {
         queue: wgpu::Queue,
         tile: TileConfig,
         overrides: Overrides,
+        limit_origin: LimitOrigin,
     ) -> Result<Gpu> {
         let l = device.limits();
         tile.validate(
@@ -107,7 +112,16 @@ impl Gpu {
                 | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
+        // wgpu reports a lost device only through this callback, never in an error scope.
+        let lost = Arc::new(std::sync::Mutex::new(None));
+        let on_lost = Arc::clone(&lost);
+        device.set_device_lost_callback(move |reason, message| {
+            *on_lost.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(format!("{reason:?}: {message}"));
+        });
         Ok(Gpu {
+            limit_origin,
+            lost,
             subgroups: has_subgroups && !overrides.no_subgroups,
             info: device.adapter_info(),
             device,
@@ -141,7 +155,7 @@ impl Gpu {
             .map_err(|e| format!("the adapter refused a device: {e}"))?;
         // Errors are captured in scopes; anything that escapes must not abort the process.
         device.on_uncaptured_error(Arc::new(|e: wgpu::Error| {
-            eprintln!("gpuscan: uncaptured wgpu error: {e}");
+            log::error!("uncaptured wgpu error: {e}");
         }));
         Ok((device, queue))
     }
@@ -180,10 +194,15 @@ impl Gpu {
                 // A forced algorithm runs even when wrong here; selftest shows it.
                 None if strategy != Strategy::Auto => return Ok((algorithm, TileScan::Shared)),
                 None if excluded.len() + 1 >= Algorithm::ALL.len() => {
-                    return Err(Error::Gpu(format!(
-                        "every GPU algorithm failed this adapter's check: {}",
-                        self.probe.report()
-                    )))
+                    // A lost device fails every check: that is not the algorithms' fault.
+                    return Err(Error::Gpu {
+                        kind: self.lost_or(GpuErrorKind::Unsound),
+                        message: format!(
+                            "every GPU algorithm failed this adapter's check: {}",
+                            self.probe.report()
+                        ),
+                        source: None,
+                    });
                 }
                 // Auto picks again, without the one just excluded.
                 None => {}
@@ -193,6 +212,14 @@ impl Gpu {
 
     /// Runs `f` inside validation and out-of-memory error scopes and returns what they caught.
     pub fn scoped<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        // On a lost device wgpu drops the errors and some helpers (`create_buffer_init`) panic.
+        if let Some(why) = self.lost.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            return Err(Error::Gpu {
+                kind: GpuErrorKind::DeviceLost,
+                message: format!("the device was lost: {why}"),
+                source: None,
+            });
+        }
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
@@ -203,7 +230,8 @@ impl Gpu {
             pollster::block_on(oom.pop()),
         ];
         if let Some(e) = errors.into_iter().flatten().next() {
-            return Err(Error::Gpu(e.to_string()));
+            let kind = GpuErrorKind::of(&e);
+            return Err(self.gpu_error(kind, e.to_string(), e));
         }
         value
     }
@@ -222,14 +250,34 @@ impl Gpu {
         });
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
+            .map_err(|e| {
+                self.gpu_error(
+                    GpuErrorKind::Mapping,
+                    format!("waiting for the GPU failed: {e}"),
+                    e,
+                )
+            })?;
         pollster::block_on(receiver.receive())
-            .ok_or_else(|| Error::Gpu("the buffer mapping was dropped".into()))?
-            .map_err(|e| Error::Gpu(format!("mapping the result failed: {e}")))?;
+            .ok_or_else(|| Error::Gpu {
+                kind: self.lost_or(GpuErrorKind::Mapping),
+                message: "the buffer mapping was dropped".into(),
+                source: None,
+            })?
+            .map_err(|e| {
+                self.gpu_error(
+                    GpuErrorKind::Mapping,
+                    format!("mapping the result failed: {e}"),
+                    e,
+                )
+            })?;
         {
-            let view = slice
-                .get_mapped_range()
-                .map_err(|e| Error::Gpu(format!("reading the result failed: {e}")))?;
+            let view = slice.get_mapped_range().map_err(|e| {
+                self.gpu_error(
+                    GpuErrorKind::Mapping,
+                    format!("reading the result failed: {e}"),
+                    e,
+                )
+            })?;
             f(&view);
         }
         buffer.unmap();
@@ -239,12 +287,68 @@ impl Gpu {
     /// Checks that one buffer of `bytes` may be created.
     pub fn check_buffer_size(&self, bytes: u64, what: &str) -> Result<()> {
         if bytes > self.limits.max_buffer_bytes {
-            return Err(Error::TooLarge(format!(
-                "{what} needs a buffer of {bytes} bytes; this adapter's largest is {} bytes",
-                self.limits.max_buffer_bytes
-            )));
+            return Err(self.on_device(Error::TooLarge {
+                what: format!("a buffer for {what}"),
+                limit: "max_buffer_size",
+                requested: bytes,
+                allowed: self.limits.max_buffer_bytes,
+                unit: "bytes",
+                device: String::new(),
+                origin: self.limit_origin,
+            }));
         }
         Ok(())
+    }
+
+    /// Names this device in a [`Error::TooLarge`] planned without it; other errors pass.
+    pub fn on_device(&self, e: Error) -> Error {
+        match e {
+            Error::TooLarge {
+                what,
+                limit,
+                requested,
+                allowed,
+                unit,
+                ..
+            } => Error::TooLarge {
+                what,
+                limit,
+                requested,
+                allowed,
+                unit,
+                device: self.info.name.clone(),
+                origin: self.limit_origin,
+            },
+            e => e,
+        }
+    }
+
+    /// `kind`, or `DeviceLost` once the device is lost.
+    fn lost_or(&self, kind: GpuErrorKind) -> GpuErrorKind {
+        let lost = self.lost.lock().unwrap_or_else(|e| e.into_inner());
+        if lost.is_some() {
+            GpuErrorKind::DeviceLost
+        } else {
+            kind
+        }
+    }
+
+    /// An [`Error::Gpu`] of `kind` (or `DeviceLost`, saying why) with its wgpu source.
+    fn gpu_error(
+        &self,
+        kind: GpuErrorKind,
+        message: String,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        let lost = self.lost.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match lost {
+            Some(why) => Error::gpu(
+                GpuErrorKind::DeviceLost,
+                format!("{message} (the device was lost: {why})"),
+                source,
+            ),
+            None => Error::gpu(kind, message, source),
+        }
     }
 
     /// The chained scan's settings for scans recorded from now on.

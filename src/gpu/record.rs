@@ -346,6 +346,7 @@ impl Gpu {
             &self.limits,
             algorithm,
         )
+        .map_err(|e| self.on_device(e))
     }
 
     /// Scans host data (already in its accumulation dtype) on the GPU, writing the result back
@@ -405,7 +406,8 @@ impl Gpu {
                 carry_out: b + 1 < batches,
                 in_place: false,
             };
-            let plan = plan_lanes(lanes, &spec, &self.tile, &self.limits, algorithm)?;
+            let plan = plan_lanes(lanes, &spec, &self.tile, &self.limits, algorithm)
+                .map_err(|e| self.on_device(e))?;
             pending = plan.carry_out.map(|c| c.shift);
             plans.push((spec, plan));
         }
