@@ -133,6 +133,68 @@ fn buffer_over_a_requested_limit_is_too_large() {
     );
 }
 
+/// A caller's device with too few storage buffers per stage (wgpu's downlevel defaults) is
+/// refused with the limit named, where wgpu would panic creating the bind group layout.
+#[test]
+fn too_few_storage_buffers_is_too_large() {
+    if common::gpu_context().is_none() {
+        return;
+    }
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    let adapter = pollster::block_on(instance.request_adapter(&Default::default())).unwrap();
+    let limits = wgpu::Limits::downlevel_defaults();
+    assert!(limits.max_storage_buffers_per_shader_stage < gpuscan::STORAGE_BUFFERS_PER_PASS);
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: Some("test device with downlevel limits"),
+        required_limits: limits.clone(),
+        ..Default::default()
+    }))
+    .unwrap();
+    let err = Context::from_device(device, queue, ContextOptions::default()).unwrap_err();
+    let Error::TooLarge {
+        limit,
+        requested,
+        allowed,
+        origin,
+        ..
+    } = err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(limit, "max_storage_buffers_per_shader_stage");
+    assert_eq!(requested, gpuscan::STORAGE_BUFFERS_PER_PASS as u64);
+    assert_eq!(allowed, limits.max_storage_buffers_per_shader_stage as u64);
+    assert_eq!(origin, LimitOrigin::Requested);
+}
+
+/// A device requested as `DeviceRequest` says runs every dtype the adapter can: int32 input
+/// sums in int64 on the GPU, which a device with wgpu's default features cannot.
+#[test]
+fn a_requested_device_runs_int64() {
+    if common::gpu_context().is_none() {
+        return;
+    }
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    let adapter = pollster::block_on(instance.request_adapter(&Default::default())).unwrap();
+    let request = gpuscan::DeviceRequest::for_adapter(&adapter);
+    if !request.features.contains(wgpu::Features::SHADER_INT64) {
+        return;
+    }
+    let (device, queue) =
+        pollster::block_on(adapter.request_device(&request.descriptor())).unwrap();
+    assert_eq!(device.limits(), adapter.limits());
+    let ctx = Context::from_device(device, queue, ContextOptions::default()).unwrap();
+    let a = Array::from_vec(vec![1i32, 2, 3, 4]);
+    let r = ctx.cumsum(&a, &Cumsum::new().device(Device::Gpu)).unwrap();
+    assert_eq!(r.into_vec::<i64>().unwrap(), vec![1, 3, 6, 10]);
+    let (plain, queue) = pollster::block_on(adapter.request_device(&Default::default())).unwrap();
+    let ctx = Context::from_device(plain, queue, ContextOptions::default()).unwrap();
+    let err = ctx
+        .cumsum(&a, &Cumsum::new().device(Device::Gpu))
+        .unwrap_err();
+    assert!(matches!(err, Error::MissingFeature { .. }), "{err:?}");
+}
+
 /// gpuscan's own device has all of the adapter's limits, and says so.
 #[test]
 fn buffer_over_the_adapters_limit_is_too_large() {

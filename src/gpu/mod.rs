@@ -21,19 +21,13 @@ pub(crate) use transfer::{load_stored, stored_bytes};
 pub(crate) use tuning::Tuning;
 pub use tuning::{Counters, Faults};
 
+use crate::device::{DeviceRequest, STORAGE_BUFFERS_PER_PASS};
 use crate::dtype::DType;
 use crate::error::{Error, GpuErrorKind, LimitOrigin, Result};
 use crate::options::Strategy;
 use crate::plan::{Algorithm, DeviceLimits, TileConfig};
 
 /// Features gpuscan asks for when it creates its own device.
-const WANTED_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
-    .union(wgpu::Features::SHADER_INT64)
-    .union(wgpu::Features::SHADER_F64)
-    .union(wgpu::Features::SUBGROUP)
-    .union(wgpu::Features::TIMESTAMP_QUERY)
-    .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS);
-
 /// Host memory one upload-scan-download batch may stage; larger arrays stream in batches.
 pub(crate) const DEFAULT_BATCH_BYTES: u64 = 1 << 30;
 
@@ -83,6 +77,18 @@ impl Gpu {
         limit_origin: LimitOrigin,
     ) -> Result<Gpu> {
         let l = device.limits();
+        // Without enough storage bindings wgpu would panic creating the bind group layout.
+        if l.max_storage_buffers_per_shader_stage < STORAGE_BUFFERS_PER_PASS {
+            return Err(Error::TooLarge {
+                what: "a scan pass".into(),
+                limit: "max_storage_buffers_per_shader_stage",
+                requested: STORAGE_BUFFERS_PER_PASS.into(),
+                allowed: l.max_storage_buffers_per_shader_stage.into(),
+                unit: "storage buffers",
+                device: device.adapter_info().name,
+                origin: limit_origin,
+            });
+        }
         tile.validate(
             l.max_compute_invocations_per_workgroup
                 .min(l.max_compute_workgroup_size_x),
@@ -143,14 +149,8 @@ impl Gpu {
     /// there is none.
     pub async fn request_device() -> std::result::Result<(wgpu::Device, wgpu::Queue), String> {
         let adapter = select_adapter().await?;
-        let features = adapter.features() & WANTED_FEATURES;
         let (device, queue) = adapter
-            .request_device(&wgpu::DeviceDescriptor {
-                label: Some("gpuscan device"),
-                required_features: features,
-                required_limits: adapter.limits(),
-                ..Default::default()
-            })
+            .request_device(&DeviceRequest::for_adapter(&adapter).descriptor())
             .await
             .map_err(|e| format!("the adapter refused a device: {e}"))?;
         // Errors are captured in scopes; anything that escapes must not abort the process.
