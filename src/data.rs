@@ -119,17 +119,29 @@ macro_rules! data_enum {
         $(#[$m])*
         #[derive(Debug, PartialEq)]
         pub enum $name$(<$lt>)? {
+            /// Elements of dtype bool.
             Bool($wrap!($($lt,)? bool)),
+            /// Elements of dtype int8.
             Int8($wrap!($($lt,)? i8)),
+            /// Elements of dtype int16.
             Int16($wrap!($($lt,)? i16)),
+            /// Elements of dtype int32.
             Int32($wrap!($($lt,)? i32)),
+            /// Elements of dtype int64.
             Int64($wrap!($($lt,)? i64)),
+            /// Elements of dtype uint8.
             UInt8($wrap!($($lt,)? u8)),
+            /// Elements of dtype uint16.
             UInt16($wrap!($($lt,)? u16)),
+            /// Elements of dtype uint32.
             UInt32($wrap!($($lt,)? u32)),
+            /// Elements of dtype uint64.
             UInt64($wrap!($($lt,)? u64)),
+            /// Elements of dtype float16 (`half::f16`).
             Float16($wrap!($($lt,)? f16)),
+            /// Elements of dtype float32.
             Float32($wrap!($($lt,)? f32)),
+            /// Elements of dtype float64.
             Float64($wrap!($($lt,)? f64)),
         }
 

@@ -11,17 +11,29 @@ use crate::error::Error;
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum DType {
+    /// numpy's `bool`.
     Bool,
+    /// numpy's `int8`.
     Int8,
+    /// numpy's `int16`.
     Int16,
+    /// numpy's `int32`.
     Int32,
+    /// numpy's `int64`.
     Int64,
+    /// numpy's `uint8`.
     UInt8,
+    /// numpy's `uint16`.
     UInt16,
+    /// numpy's `uint32`.
     UInt32,
+    /// numpy's `uint64`.
     UInt64,
+    /// numpy's `float16`.
     Float16,
+    /// numpy's `float32`.
     Float32,
+    /// numpy's `float64`.
     Float64,
 }
 

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # gpuscan
 //!
 //! numpy's scans on any GPU, through wgpu and WGSL compute shaders, with numpy's semantics:

@@ -254,7 +254,9 @@ pub const SPIN_LIMIT: u32 = 8;
 /// in `dst` (only where each workgroup touches its own tile alone).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Items {
+    /// Read from `src`, written to `dst`.
     OutOfPlace,
+    /// Read and written in `dst`.
     InPlace,
 }
 

@@ -13,6 +13,7 @@ use crate::op::{Combine, ScanOp};
 /// integers (stored in 32 bits) the dtype whose lowest or highest value an empty scan gives.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct KernelOp {
+    /// The scan.
     pub op: ScanOp,
     narrow: Option<DType>,
 }
