@@ -7,6 +7,12 @@ use std::error::Error as _;
 
 use gpuscan::{Array, Context, ContextOptions, Cumsum, DType, Device, Error, LimitOrigin, Scan};
 
+/// wgpu's default adapter, for tests that make a device of their own.
+fn adapter() -> wgpu::Adapter {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    pollster::block_on(instance.request_adapter(&Default::default())).unwrap()
+}
+
 #[test]
 fn missing_file_is_io_with_the_io_error_as_source() {
     let path = std::env::temp_dir().join(format!("gpuscan-missing-{}.npy", std::process::id()));
@@ -92,8 +98,7 @@ fn buffer_over_a_requested_limit_is_too_large() {
     if common::gpu_context().is_none() {
         return;
     }
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
-    let adapter = pollster::block_on(instance.request_adapter(&Default::default())).unwrap();
+    let adapter = adapter();
     let name = adapter.get_info().name;
     // Only the buffer size is lowered: the kernels need more storage buffers per stage than
     // `Limits::downlevel_defaults` allows.
@@ -140,8 +145,7 @@ fn too_few_storage_buffers_is_too_large() {
     if common::gpu_context().is_none() {
         return;
     }
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
-    let adapter = pollster::block_on(instance.request_adapter(&Default::default())).unwrap();
+    let adapter = adapter();
     let limits = wgpu::Limits::downlevel_defaults();
     assert!(limits.max_storage_buffers_per_shader_stage < gpuscan::STORAGE_BUFFERS_PER_PASS);
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
@@ -174,8 +178,7 @@ fn a_requested_device_runs_int64() {
     if common::gpu_context().is_none() {
         return;
     }
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
-    let adapter = pollster::block_on(instance.request_adapter(&Default::default())).unwrap();
+    let adapter = adapter();
     let request = gpuscan::DeviceRequest::for_adapter(&adapter);
     if !request.features.contains(wgpu::Features::SHADER_INT64) {
         return;
@@ -222,8 +225,7 @@ fn destroyed_device_is_device_lost() {
     if common::gpu_context().is_none() {
         return;
     }
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
-    let adapter = pollster::block_on(instance.request_adapter(&Default::default())).unwrap();
+    let adapter = adapter();
     let (device, queue) = pollster::block_on(adapter.request_device(&Default::default())).unwrap();
     let ctx = Context::from_device(device.clone(), queue, ContextOptions::default()).unwrap();
     device.destroy();
