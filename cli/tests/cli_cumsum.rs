@@ -6,12 +6,14 @@
 // The library's integration-test helpers, shared rather than copied.
 #[path = "../../tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
+
+use support::TempDir;
 
 use gpuscan::{npy, Context, DType};
 
@@ -22,43 +24,6 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/fixtures")
         .join(name)
-}
-
-/// An empty directory of its own, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "gpuscan-cli-cumsum-{}-{tag}-{n}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create a temporary directory");
-        TempDir(dir)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    /// Every entry, hidden ones (the temporary output) included.
-    fn entries(&self) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(&self.0)
-            .expect("list the temporary directory")
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
 }
 
 fn gpuscan<I, S>(args: I, envs: &[(&str, &str)]) -> Output
@@ -157,7 +122,7 @@ fn check_case(case: &Case, device: &str, strategy: &str, dir: &TempDir) -> Resul
 }
 
 fn check_all(device: &str, strategy: &str) {
-    let dir = TempDir::new(&format!("{device}-{strategy}"));
+    let dir = TempDir::new("cli-cumsum", &format!("{device}-{strategy}"));
     let cases = cases();
     let failures: Vec<String> = cases
         .iter()
@@ -192,7 +157,7 @@ fn every_case_matches_numpy_on_the_gpu() {
 
 #[test]
 fn output_is_c_ordered_and_native_endian() {
-    let dir = TempDir::new("layout");
+    let dir = TempDir::new("cli-cumsum", "layout");
     let native = if cfg!(target_endian = "big") {
         '>'
     } else {
@@ -315,7 +280,7 @@ fn bad_files_fail_with_one_line_and_no_output() {
         ),
         ("bad_datetime.npy", "unsupported dtype '<M8[ns]' in "),
     ];
-    let dir = TempDir::new("bad-files");
+    let dir = TempDir::new("cli-cumsum", "bad-files");
     let out = dir.join("out.npy");
     for (name, message) in cases {
         let input = fixture(name);
@@ -339,7 +304,7 @@ fn bad_files_fail_with_one_line_and_no_output() {
 
 #[test]
 fn bad_arguments_fail_with_one_line_and_no_output() {
-    let dir = TempDir::new("bad-args");
+    let dir = TempDir::new("cli-cumsum", "bad-args");
     let out = dir.join("out.npy");
     let seed1 = fixture("seed1_in.npy");
     let zero_d = fixture("zero_d_i4_in.npy");
@@ -392,7 +357,7 @@ fn bad_arguments_fail_with_one_line_and_no_output() {
 
 #[test]
 fn unwritable_outputs_fail_and_leave_nothing_behind() {
-    let dir = TempDir::new("unwritable");
+    let dir = TempDir::new("cli-cumsum", "unwritable");
     let seed1 = fixture("seed1_in.npy");
     let cpu = ["--device", "cpu"].map(OsStr::new);
 
@@ -443,7 +408,7 @@ fn unwritable_outputs_fail_and_leave_nothing_behind() {
 
 #[test]
 fn gpu_without_adapter_fails_with_the_library_message() {
-    let dir = TempDir::new("no-adapter");
+    let dir = TempDir::new("cli-cumsum", "no-adapter");
     let out = dir.join("out.npy");
     let seed1 = fixture("seed1_in.npy");
     let args = [
@@ -464,7 +429,7 @@ fn gpu_without_adapter_fails_with_the_library_message() {
 
 #[test]
 fn failure_keeps_an_existing_output_and_success_replaces_it() {
-    let dir = TempDir::new("replace");
+    let dir = TempDir::new("cli-cumsum", "replace");
     let out = dir.join("out.npy");
     fs::write(&out, b"previous").unwrap();
     let seed1 = fixture("seed1_in.npy");

@@ -20,6 +20,7 @@
 // The library's integration-test helpers, shared rather than copied.
 #[path = "../../tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -28,6 +29,8 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
+
+use support::TempDir;
 
 use gpuscan::plan::Geometry;
 use gpuscan::tolerance::{check_close, eps, max_finite, round_to};
@@ -46,43 +49,6 @@ fn family(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/fixtures/family")
         .join(name)
-}
-
-/// An empty directory of its own, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "gpuscan-cli-family-{}-{tag}-{n}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create a temporary directory");
-        TempDir(dir)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    /// Every entry, hidden ones (the temporary outputs) included.
-    fn entries(&self) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(&self.0)
-            .expect("list the temporary directory")
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
 }
 
 fn gpuscan<I, S>(op: &str, args: I) -> Output
@@ -748,7 +714,7 @@ fn run_jobs(jobs: &[(&Case, Mode)], dir: &TempDir) -> Vec<String> {
 
 /// Runs the jobs, prints the time they took, and fails with every failure.
 fn check_jobs(label: &str, jobs: &[(&Case, Mode)]) {
-    let dir = TempDir::new(label);
+    let dir = TempDir::new("cli-family", label);
     let start = Instant::now();
     let failures = run_jobs(jobs, &dir);
     eprintln!(
@@ -895,7 +861,7 @@ fn the_float_tolerance_accepts_numpy_and_rejects_a_wrong_element() {
 #[test]
 fn bad_segment_offsets_fail_with_one_line_and_no_output() {
     let input = family("bad_segments_in.npy");
-    let dir = TempDir::new("bad-segments");
+    let dir = TempDir::new("cli-family", "bad-segments");
     let out = dir.join("out.npy");
     let idx = dir.join("indices.npy");
     let mut checked = 0;

@@ -7,45 +7,20 @@
 // The library's integration-test helpers, shared rather than copied.
 #[path = "../../tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
+
+use support::TempDir;
 
 use gpuscan::{npy, Array, Context, DType, Element};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gpuscan");
 
-/// An empty directory of its own, removed when dropped.
-struct TempDir(PathBuf);
-
 impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("gpuscan-cli-scan-{}-{tag}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create a temporary directory");
-        TempDir(dir)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    /// Every entry, hidden ones (the temporary outputs) included.
-    fn entries(&self) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(&self.0)
-            .expect("list the temporary directory")
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-
     /// Writes `a` as `name` and returns its path.
     fn npy(&self, name: &str, a: &Array) -> PathBuf {
         let path = self.join(name);
@@ -53,12 +28,6 @@ impl TempDir {
         npy::write(&mut bytes, a).expect("encode a .npy file");
         fs::write(&path, bytes).expect("write a .npy file");
         path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
     }
 }
 
@@ -437,7 +406,7 @@ fn cases() -> Vec<Case> {
 }
 
 fn check_cases(devices: &[&str], only: impl Fn(&Case) -> bool) {
-    let dir = TempDir::new("values");
+    let dir = TempDir::new("cli-scan", "values");
     let inputs = inputs(&dir);
     let path_of = |name: &str| -> PathBuf {
         inputs
@@ -496,7 +465,7 @@ fn plain_cumsum_gives_the_right_values_on_the_gpu() {
 
 #[test]
 fn indices_are_written_with_the_values() {
-    let inputs = TempDir::new("indices-in");
+    let inputs = TempDir::new("cli-scan", "indices-in");
     let pi = inputs.npy("pi.npy", &pi_digits());
     let ties = inputs.npy("ties.npy", &Array::from_vec(vec![2i32, 2, 1, 2, 7, 1]));
     let m23 = inputs.npy(
@@ -504,7 +473,7 @@ fn indices_are_written_with_the_values() {
         &Array::from_shape_vec(&[2, 3], vec![5i32, 2, 3, 4, 5, 6]).unwrap(),
     );
     let seg = inputs.npy("seg.npy", &Array::from_vec(vec![0u8, 3, 8]));
-    let dir = TempDir::new("indices");
+    let dir = TempDir::new("cli-scan", "indices");
     let (out, idx) = (dir.join("out.npy"), dir.join("idx.npy"));
     let idx_s = idx.to_str().unwrap();
     let seg_s = seg.to_str().unwrap();
@@ -568,10 +537,10 @@ fn indices_are_written_with_the_values() {
 
 #[test]
 fn options_of_other_subcommands_are_usage_errors() {
-    let inputs = TempDir::new("usage-in");
+    let inputs = TempDir::new("cli-scan", "usage-in");
     let pi = inputs.npy("pi.npy", &pi_digits());
     let seg = inputs.npy("seg.npy", &Array::from_vec(vec![0i64, 3, 8]));
-    let dir = TempDir::new("usage");
+    let dir = TempDir::new("cli-scan", "usage");
     let out = dir.join("out.npy");
     let idx = dir.join("idx.npy");
     let (idx_s, seg_s) = (idx.to_str().unwrap(), seg.to_str().unwrap());
@@ -605,13 +574,13 @@ fn options_of_other_subcommands_are_usage_errors() {
 
 #[test]
 fn bad_segments_fail_with_one_line_naming_the_problem() {
-    let inputs = TempDir::new("segments-in");
+    let inputs = TempDir::new("cli-scan", "segments-in");
     let x = inputs.npy("x.npy", &Array::from_vec(vec![1.0f64, 2.0, 3.0, 4.0, 5.0]));
     let m = inputs.npy(
         "m.npy",
         &Array::from_shape_vec(&[2, 3], vec![1i32, 2, 3, 4, 5, 6]).unwrap(),
     );
-    let dir = TempDir::new("segments");
+    let dir = TempDir::new("cli-scan", "segments");
     let (out, idx) = (dir.join("out.npy"), dir.join("idx.npy"));
     let bad: [(&str, Array, &str); 7] = [
         (
@@ -701,12 +670,12 @@ fn bad_segments_fail_with_one_line_naming_the_problem() {
 
 #[test]
 fn cumulative_of_two_dimensions_needs_an_axis() {
-    let inputs = TempDir::new("cumulative-in");
+    let inputs = TempDir::new("cli-scan", "cumulative-in");
     let m = inputs.npy(
         "m.npy",
         &Array::from_shape_vec(&[2, 2], vec![1i64, 2, 3, 4]).unwrap(),
     );
-    let dir = TempDir::new("cumulative");
+    let dir = TempDir::new("cli-scan", "cumulative");
     let out = dir.join("out.npy");
     for op in ["cumulative-sum", "cumulative-prod"] {
         for extra in [
@@ -732,9 +701,9 @@ fn cumulative_of_two_dimensions_needs_an_axis() {
 
 #[test]
 fn logcumsumexp_refuses_an_integer_dtype() {
-    let inputs = TempDir::new("lse-in");
+    let inputs = TempDir::new("cli-scan", "lse-in");
     let x = inputs.npy("x.npy", &Array::from_vec(vec![0.0f64, 1.0]));
-    let dir = TempDir::new("lse");
+    let dir = TempDir::new("cli-scan", "lse");
     let out = dir.join("out.npy");
     for extra in [
         &["--dtype", "int32"][..],
@@ -759,9 +728,9 @@ fn logcumsumexp_refuses_an_integer_dtype() {
 
 #[test]
 fn unwritable_indices_leave_neither_output() {
-    let inputs = TempDir::new("unwritable-in");
+    let inputs = TempDir::new("cli-scan", "unwritable-in");
     let pi = inputs.npy("pi.npy", &pi_digits());
-    let dir = TempDir::new("unwritable");
+    let dir = TempDir::new("cli-scan", "unwritable");
     let out = dir.join("out.npy");
     let idx = dir.join("idx.npy");
 
@@ -881,7 +850,7 @@ fn every_scan_subcommand_has_its_help() {
 /// among them, none of the plain cumsum rows. An unknown operation is a one-line error.
 #[test]
 fn selftest_runs_the_family_rows_of_the_operations_named() {
-    let dir = TempDir::new("selftest");
+    let dir = TempDir::new("cli-scan", "selftest");
     let args = ["selftest", "--quick", "--ops", "cumfoo"].map(OsStr::new);
     assert_fails(&args, &dir, &["unknown scan 'cumfoo'"]);
     if !gpu_available() {
