@@ -3,6 +3,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use pollster::block_on;
+
 use crate::array::{Array, ArrayView, ArrayViewMut, Data, DataRef};
 use crate::auto::AutoPolicy;
 use crate::calibrate::AutoOrigin;
@@ -10,7 +12,7 @@ use crate::convert::{cast_data, cast_data_nan, cast_into};
 use crate::cpu;
 use crate::dtype::DType;
 use crate::error::{Error, LimitOrigin, Result};
-use crate::gpu::{Counters, Faults, Gpu, Overrides, ProbeReport, Tuning};
+use crate::gpu::{Counters, Faults, Gpu, Overrides, ProbeReport, Tuning, Wait};
 use crate::layout::{Geometry, Lanes, Segments};
 use crate::op::ScanOp;
 use crate::options::{Cumsum, Device, Order, Scan, Strategy};
@@ -35,8 +37,11 @@ pub struct ContextOptions {
     pub auto_policy: Option<AutoPolicy>,
     /// Caps the storage binding size below the adapter's, to exercise chunking on small data.
     pub max_binding_bytes: Option<u64>,
-    /// Host bytes staged per upload-scan-download batch (default 1 GiB).
+    /// Host bytes staged per upload-scan-download batch (default 64 MiB); two batches are in
+    /// flight, so that transfers overlap scans.
     pub batch_bytes: Option<u64>,
+    /// Bytes of GPU buffers kept between calls for reuse (default 512 MiB; 0 keeps none).
+    pub pool_bytes: Option<u64>,
     /// The GPU algorithm when a call does not name one (see [`crate::strategy`]).
     pub strategy: Strategy,
     /// Keeps subgroup operations out of the kernels even where the adapter has them.
@@ -76,6 +81,12 @@ impl ContextOptions {
     /// Sets the staging batch size (bytes).
     pub fn batch_bytes(mut self, bytes: u64) -> Self {
         self.batch_bytes = Some(bytes);
+        self
+    }
+
+    /// Caps the GPU buffers kept between calls (bytes; 0 keeps none).
+    pub fn pool_bytes(mut self, bytes: u64) -> Self {
+        self.pool_bytes = Some(bytes);
         self
     }
 
@@ -292,9 +303,45 @@ impl Context {
         self.gpu.as_ref().map(|g| &g.device)
     }
 
-    /// The queue.
+    /// The queue, after submitting the resident scans queued so far ([`Context::flush`]), so
+    /// that what the caller submits next runs after them.
     pub fn queue(&self) -> Option<&wgpu::Queue> {
-        self.gpu.as_ref().map(|g| &g.queue)
+        self.gpu.as_ref().map(|g| {
+            g.flush();
+            &g.queue
+        })
+    }
+
+    /// Submits the resident scans queued so far ([`Context::scan_gpu`] queues its work and
+    /// returns; reading a result submits it too). Call it before writing to a buffer of this
+    /// context's arrays, or submitting, through a queue obtained earlier. Waits for nothing.
+    pub fn flush(&self) {
+        if let Some(g) = &self.gpu {
+            g.flush();
+        }
+    }
+
+    /// Bytes of GPU buffers held for reuse now. Each call of a size seen before takes its
+    /// staging and scratch buffers from this pool instead of creating them; a buffer returns
+    /// once the GPU has finished the work that used it.
+    pub fn pooled_bytes(&self) -> u64 {
+        self.gpu.as_ref().map_or(0, |g| g.pool().held_bytes())
+    }
+
+    /// The most bytes of GPU buffers held for reuse ([`ContextOptions::pool_bytes`]).
+    pub fn pool_cap(&self) -> u64 {
+        self.gpu.as_ref().map_or(0, |g| g.pool().cap())
+    }
+
+    /// Sets the most bytes of GPU buffers held for reuse, freeing those beyond it; returns the
+    /// bytes freed.
+    pub fn set_pool_cap(&self, bytes: u64) -> u64 {
+        self.gpu.as_ref().map_or(0, |g| g.pool().set_cap(bytes))
+    }
+
+    /// Frees every GPU buffer held for reuse; returns the bytes freed.
+    pub fn release_buffers(&self) -> u64 {
+        self.gpu.as_ref().map_or(0, |g| g.pool().release())
     }
 
     /// The accumulation dtypes this adapter scans on the GPU.
@@ -404,12 +451,13 @@ impl Context {
 
     /// `a` cast to `acc` and scanned as `options` say. The wide order computes float16 in
     /// float32 and float32 in float64, then rounds once to `acc`.
-    fn accumulate(
+    async fn accumulate(
         &self,
         a: &DataRef<'_>,
         acc: DType,
         lanes: &Lanes,
         options: &Scan,
+        wait: Wait,
     ) -> Result<Data> {
         let op = options.op;
         let work = working_dtype(acc, options.order, op);
@@ -419,9 +467,15 @@ impl Context {
         let staged_view = staged.as_ref().map(Data::view);
         let a = staged_view.as_ref().unwrap_or(a);
         let data = if self.use_gpu(work, lanes.geometry.len(), options)? {
-            let mut data = cast_data_replacing_nan(a, work, op);
+            // The upload reads the input where it lies when it holds the loop dtype already.
+            let cast = (a.dtype() != work).then(|| cast_data_replacing_nan(a, work, op));
+            let cast_view = cast.as_ref().map(Data::view);
+            let src = cast_view.as_ref().unwrap_or(a);
+            let mut data = crate::convert::zeroed_data(work, src.len());
+            let how = (op, self.strategy_for(options.strategy));
             self.gpu()?
-                .scan_host(&mut data, lanes, op, self.strategy_for(options.strategy))?;
+                .scan_host(src, &mut data, lanes, how, wait)
+                .await?;
             data
         } else {
             cpu::scan(a, work, lanes, op, options.order)
@@ -443,7 +497,7 @@ impl Context {
             return Array::from_data(&call.shape, data);
         }
         let view = a.view();
-        let data = self.accumulate(view.data(), acc, &call.lanes, options)?;
+        let data = block_on(self.accumulate(view.data(), acc, &call.lanes, options, Wait::Block))?;
         call.finish(data, options.op)
     }
 
@@ -453,10 +507,26 @@ impl Context {
     /// The result has the input's shape for an integer axis and is 1-D for `axis=None`
     /// (`include_initial` adds one along the axis).
     pub fn scan<'a>(&self, a: impl Into<ArrayView<'a>>, options: &Scan) -> Result<Array> {
-        let a = a.into();
+        block_on(self.scan_waiting(a.into(), options, Wait::Block))
+    }
+
+    /// [`Context::scan`] as a future, for async programs on any executor: the GPU work is
+    /// waited for on a thread of the context's, never in the executor's. A scan on the CPU
+    /// runs when the future is first polled.
+    pub async fn scan_async<'a>(
+        &self,
+        a: impl Into<ArrayView<'a>>,
+        options: &Scan,
+    ) -> Result<Array> {
+        self.scan_waiting(a.into(), options, Wait::Background).await
+    }
+
+    async fn scan_waiting(&self, a: ArrayView<'_>, options: &Scan, wait: Wait) -> Result<Array> {
         let call = Call::resolve(a.shape(), options)?;
         let acc = options.op.loop_dtype(a.dtype(), options.dtype, None)?;
-        let data = self.accumulate(a.data(), acc, &call.lanes, options)?;
+        let data = self
+            .accumulate(a.data(), acc, &call.lanes, options, wait)
+            .await?;
         call.finish(data, options.op)
     }
 
@@ -471,8 +541,27 @@ impl Context {
         out: impl Into<ArrayViewMut<'b>>,
         options: &Scan,
     ) -> Result<()> {
-        let a = a.into();
-        let mut out = out.into();
+        block_on(self.scan_into_waiting(a.into(), out.into(), options, Wait::Block))
+    }
+
+    /// [`Context::scan_into`] as a future (see [`Context::scan_async`]).
+    pub async fn scan_into_async<'a, 'b>(
+        &self,
+        a: impl Into<ArrayView<'a>>,
+        out: impl Into<ArrayViewMut<'b>>,
+        options: &Scan,
+    ) -> Result<()> {
+        self.scan_into_waiting(a.into(), out.into(), options, Wait::Background)
+            .await
+    }
+
+    async fn scan_into_waiting(
+        &self,
+        a: ArrayView<'_>,
+        mut out: ArrayViewMut<'_>,
+        options: &Scan,
+        wait: Wait,
+    ) -> Result<()> {
         let call = Call::resolve(a.shape(), options)?;
         if out.shape() != call.result_shape().as_slice() {
             return Err(Error::OutShape {
@@ -483,7 +572,10 @@ impl Context {
         let acc = options
             .op
             .loop_dtype(a.dtype(), options.dtype, Some(out.dtype()))?;
-        let data = self.accumulate(a.data(), acc, &call.lanes, options)?;
+        // The result is complete before `out` is written, so an error leaves `out` untouched.
+        let data = self
+            .accumulate(a.data(), acc, &call.lanes, options, wait)
+            .await?;
         let result = call.finish(data, options.op)?;
         cast_into(result.data(), out.data_mut());
         Ok(())
@@ -516,7 +608,7 @@ impl Context {
         }
         let call = Call::resolve(a.shape(), options)?;
         let acc = options.op.loop_dtype(a.dtype(), options.dtype, None)?;
-        let values = self.accumulate(a.data(), acc, &call.lanes, options)?;
+        let values = block_on(self.accumulate(a.data(), acc, &call.lanes, options, Wait::Block))?;
         let staged = (a.dtype() != acc).then(|| cast_data(a.data(), acc));
         let x = staged.as_ref().map(Data::view);
         let indices = cpu::extreme_indices(x.as_ref().unwrap_or(a.data()), &call.lanes, max);
@@ -542,6 +634,15 @@ impl Context {
         self.scan(a, &(*options).into())
     }
 
+    /// [`Context::cumsum`] as a future (see [`Context::scan_async`]).
+    pub async fn cumsum_async<'a>(
+        &self,
+        a: impl Into<ArrayView<'a>>,
+        options: &Cumsum,
+    ) -> Result<Array> {
+        self.scan_async(a, &(*options).into()).await
+    }
+
     /// `np.cumsum(a, axis, dtype, out=out)`.
     ///
     /// `out` must have the result's shape; any dtype is accepted (numpy's unsafe casting).
@@ -555,6 +656,16 @@ impl Context {
     ) -> Result<()> {
         self.scan_into(a, out, &(*options).into())
     }
+
+    /// [`Context::cumsum_into`] as a future (see [`Context::scan_async`]).
+    pub async fn cumsum_into_async<'a, 'b>(
+        &self,
+        a: impl Into<ArrayView<'a>>,
+        out: impl Into<ArrayViewMut<'b>>,
+        options: &Cumsum,
+    ) -> Result<()> {
+        self.scan_into_async(a, out, &(*options).into()).await
+    }
 }
 
 fn overrides(options: &ContextOptions) -> Overrides {
@@ -564,6 +675,7 @@ fn overrides(options: &ContextOptions) -> Overrides {
         no_subgroups: options.no_subgroups,
         spin_limit: options.spin_limit,
         faults: options.faults,
+        pool_bytes: options.pool_bytes,
     }
 }
 

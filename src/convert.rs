@@ -10,6 +10,11 @@ fn cast_vec<S: Element, D: Element>(src: &[S]) -> Vec<D> {
     out
 }
 
+/// `n` zeros of `dtype` whose pages are not touched yet (see [`crate::alloc::zeroed`]).
+pub(crate) fn zeroed_data(dtype: DType, n: usize) -> Data {
+    with_dtype!(dtype, T => Wrap::owned(crate::alloc::zeroed::<T>(n)))
+}
+
 /// A fresh copy of `src` in dtype `to` (a plain copy when the dtypes agree).
 pub(crate) fn cast_data(src: &DataRef<'_>, to: DType) -> Data {
     with_data!(DataRef, src, v => with_dtype!(to, D => Wrap::owned(cast_vec::<_, D>(v))))

@@ -5,7 +5,7 @@ use crate::context::{Call, Context};
 use crate::convert::cast_data;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::gpu::{load_stored, stored_bytes, GpuElem, KernelOp};
+use crate::gpu::{load_stored, stored_bytes, GpuElem, KernelOp, Wait};
 use crate::options::{Order, Scan};
 
 /// An array in a GPU buffer: the values of `dtype`, stored as the GPU stores that accumulation
@@ -105,7 +105,7 @@ impl Context {
         let buffer = gpu.scoped(|| {
             let buffer = gpu.buffer("gpuscan array", bytes_needed, resident_usage());
             gpu.queue
-                .write_buffer(&buffer, 0, &stored_bytes(&data, 0, data.len()));
+                .write_buffer(&buffer, 0, &stored_bytes(&data.view(), 0, data.len()));
             Ok(buffer)
         })?;
         Ok(GpuArray {
@@ -131,24 +131,32 @@ impl Context {
         })
     }
 
-    /// Reads a GPU array back.
+    /// Reads a GPU array back, after the scans queued so far (which this submits).
     pub fn download(&self, a: &GpuArray) -> Result<Array> {
+        pollster::block_on(self.download_waiting(a, Wait::Block))
+    }
+
+    /// [`Context::download`] as a future, for async programs on any executor: the wait for
+    /// the GPU happens on a thread of the context's.
+    pub async fn download_async(&self, a: &GpuArray) -> Result<Array> {
+        self.download_waiting(a, Wait::Background).await
+    }
+
+    async fn download_waiting(&self, a: &GpuArray, wait: Wait) -> Result<Array> {
         let gpu = self.gpu()?;
         self.check_owner(a)?;
-        let mut out = Array::zeros(a.dtype, &a.shape)?;
+        let out = Array::zeros(a.dtype, &a.shape)?;
         let n = out.len();
         if n == 0 {
             return Ok(out);
         }
         let size = (n as u64 * GpuElem::of(a.dtype).size()).next_multiple_of(4);
         let (mut data, shape) = out.into_parts();
-        gpu.scoped(|| {
-            gpu.read_back(&a.buffer, size, "gpuscan download", |b| {
-                load_stored(&mut data, 0, n, b)
-            })
-        })?;
-        out = Array::from_data(&shape, data)?;
-        Ok(out)
+        gpu.read_back(&a.buffer, size, "gpuscan download", wait, |b| {
+            load_stored(&mut data, 0, n, b)
+        })
+        .await?;
+        Array::from_data(&shape, data)
     }
 
     /// The cumsum of a GPU array along `axis` (`None` flattens), kept on the GPU, in the
@@ -161,20 +169,26 @@ impl Context {
 
     /// The scan of a GPU array that `options` describe, kept on the GPU and computed in the
     /// array's dtype (see [`Context::record_scan`]).
+    ///
+    /// The scan is queued, not submitted: it returns without waiting for earlier GPU work, and
+    /// the queue is submitted when a result is read ([`Context::download`]), on
+    /// [`Context::flush`], through [`Context::queue`], or every 64 queued scans. Errors in
+    /// recording it are returned here.
     pub fn scan_gpu(&self, a: &GpuArray, options: &Scan) -> Result<GpuArray> {
         let shape = Call::resolve(&a.shape, options)?.shape;
         let out = self.gpu_zeros(a.dtype, &shape)?;
         let gpu = self.gpu()?;
-        gpu.scoped(|| {
+        let (commands, pooled) = gpu.scoped(|| {
             let mut encoder = gpu
                 .device
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("gpuscan resident cumsum"),
+                    label: Some("gpuscan resident scan"),
                 });
-            self.record_scan(&mut encoder, a, &out, options)?;
-            gpu.queue.submit([encoder.finish()]);
-            Ok(())
+            let pooled = self.record_pooled(&mut encoder, a, &out, options)?;
+            // Finishing here makes a recording error this call's, not a later submission's.
+            Ok((encoder.finish(), pooled))
         })?;
+        gpu.enqueue(commands, pooled);
         Ok(out)
     }
 
@@ -207,6 +221,19 @@ impl Context {
         dst: &GpuArray,
         options: &Scan,
     ) -> Result<()> {
+        // The caller submits the encoder when it likes, so its workspace is not returned to
+        // the pool: it is freed once the caller's commands have run.
+        self.record_pooled(encoder, src, dst, options).map(drop)
+    }
+
+    /// [`Context::record_scan`], returning the pooled buffers the recorded commands use.
+    fn record_pooled(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        src: &GpuArray,
+        dst: &GpuArray,
+        options: &Scan,
+    ) -> Result<Vec<crate::gpu::Pooled>> {
         let gpu = self.gpu()?;
         self.check_owner(src)?;
         self.check_owner(dst)?;
@@ -248,7 +275,7 @@ impl Context {
             return unsupported("an exclusive scan in place");
         }
         if call.lanes.geometry.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let strategy = self.strategy_for(options.strategy);
         let (algorithm, tile_scan) = gpu.method(strategy, in_place, elem)?;
@@ -263,7 +290,7 @@ impl Context {
                 tile_scan,
                 &workspace.buffers(input, &dst.buffer),
             );
-            Ok(())
+            Ok(workspace.into_pooled())
         })
     }
 

@@ -1,13 +1,16 @@
 //! The GPU path: device ownership, error capture, and recording planned scans.
 
+mod host;
 mod kernels;
 mod op_wgsl;
+mod pool;
 mod probe;
 mod record;
 #[cfg(test)]
 mod subgroup_model;
 mod transfer;
 mod tuning;
+mod wait;
 
 use std::sync::Arc;
 
@@ -15,11 +18,15 @@ pub(crate) use kernels::GpuElem;
 use kernels::Kernels;
 pub use kernels::{module_source, prelude, Items, Params, TileScan, SPIN_LIMIT};
 pub use op_wgsl::{runs, KernelOp};
+use pool::Pool;
+pub(crate) use pool::Pooled;
+pub(crate) use pool::DEFAULT_POOL_BYTES;
 use probe::Probe;
 pub use probe::ProbeReport;
 pub(crate) use transfer::{load_stored, stored_bytes};
 pub(crate) use tuning::Tuning;
 pub use tuning::{Counters, Faults};
+pub(crate) use wait::Wait;
 
 use crate::device::{DeviceRequest, STORAGE_BUFFERS_PER_PASS};
 use crate::dtype::DType;
@@ -27,9 +34,19 @@ use crate::error::{Error, GpuErrorKind, LimitOrigin, Result};
 use crate::options::Strategy;
 use crate::plan::{Algorithm, DeviceLimits, TileConfig};
 
-/// Features gpuscan asks for when it creates its own device.
-/// Host memory one upload-scan-download batch may stage; larger arrays stream in batches.
-pub(crate) const DEFAULT_BATCH_BYTES: u64 = 1 << 30;
+/// Host memory one upload-scan-download batch stages. Larger arrays stream in batches, two
+/// in flight, so that one batch's transfers overlap another's scan.
+pub(crate) const DEFAULT_BATCH_BYTES: u64 = 64 << 20;
+
+/// Resident scans queue at most this many command buffers before they are submitted.
+const MAX_QUEUED: usize = 64;
+
+/// Resident scans recorded but not submitted yet, and the pooled buffers they use.
+#[derive(Default)]
+struct Queued {
+    commands: Vec<wgpu::CommandBuffer>,
+    buffers: Vec<Pooled>,
+}
 
 /// A device and queue, with the compiled kernels and the limits plans must respect.
 pub(crate) struct Gpu {
@@ -52,6 +69,11 @@ pub(crate) struct Gpu {
     /// The kernels' diagnostic counters (see `shaders/common.wgsl`).
     counters: wgpu::Buffer,
     kernels: Kernels,
+    /// Buffers kept between calls.
+    pool: Pool,
+    queued: std::sync::Mutex<Queued>,
+    /// Waits for submissions on behalf of the `_async` calls, once one has run.
+    poller: std::sync::OnceLock<wait::Poller>,
 }
 
 /// Words of the counters buffer: fallbacks, mismatches, and a sink that stays 0.
@@ -66,6 +88,7 @@ pub(crate) struct Overrides {
     pub no_subgroups: bool,
     pub spin_limit: Option<u32>,
     pub faults: Faults,
+    pub pool_bytes: Option<u64>,
 }
 
 impl Gpu {
@@ -142,7 +165,56 @@ impl Gpu {
             probe: Probe::default(),
             counters,
             kernels,
+            pool: Pool::new(
+                overrides.pool_bytes.unwrap_or(DEFAULT_POOL_BYTES),
+                limits.max_binding_bytes,
+            ),
+            queued: std::sync::Mutex::new(Queued::default()),
+            poller: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Queues a resident scan's commands, submitted with the next submission (or once
+    /// [`MAX_QUEUED`] are waiting); `buffers` return to the pool when they have run.
+    pub fn enqueue(&self, commands: wgpu::CommandBuffer, buffers: Vec<Pooled>) {
+        let full = {
+            let mut q = self.queued.lock().unwrap_or_else(|e| e.into_inner());
+            q.commands.push(commands);
+            q.buffers.extend(buffers);
+            q.commands.len() >= MAX_QUEUED
+        };
+        if full {
+            self.submit(None);
+        }
+    }
+
+    /// Submits the queued work, then `commands`; every submission goes through here, so the
+    /// queue runs work in the order it was recorded.
+    pub fn submit(&self, commands: Option<wgpu::CommandBuffer>) -> wgpu::SubmissionIndex {
+        let queued = std::mem::take(&mut *self.queued.lock().unwrap_or_else(|e| e.into_inner()));
+        let index = self
+            .queue
+            .submit(queued.commands.into_iter().chain(commands));
+        self.pool.put_after_submitted(&self.queue, queued.buffers);
+        index
+    }
+
+    /// Submits the queued work, if any.
+    pub fn flush(&self) {
+        let empty = self
+            .queued
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .commands
+            .is_empty();
+        if !empty {
+            self.submit(None);
+        }
+    }
+
+    /// The buffer pool's cap, the bytes it holds, and its release.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
     }
 
     /// Creates a device on the adapter that wgpu's environment variables select; `Err` says why
@@ -236,54 +308,6 @@ impl Gpu {
         value
     }
 
-    /// Waits for the queue and maps `buffer`'s first `size` bytes for reading.
-    pub fn read_mapped(
-        &self,
-        buffer: &wgpu::Buffer,
-        size: u64,
-        f: impl FnOnce(&[u8]),
-    ) -> Result<()> {
-        let slice = buffer.slice(..size);
-        let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = sender.send(r);
-        });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| {
-                self.gpu_error(
-                    GpuErrorKind::Mapping,
-                    format!("waiting for the GPU failed: {e}"),
-                    e,
-                )
-            })?;
-        pollster::block_on(receiver.receive())
-            .ok_or_else(|| Error::Gpu {
-                kind: self.lost_or(GpuErrorKind::Mapping),
-                message: "the buffer mapping was dropped".into(),
-                source: None,
-            })?
-            .map_err(|e| {
-                self.gpu_error(
-                    GpuErrorKind::Mapping,
-                    format!("mapping the result failed: {e}"),
-                    e,
-                )
-            })?;
-        {
-            let view = slice.get_mapped_range().map_err(|e| {
-                self.gpu_error(
-                    GpuErrorKind::Mapping,
-                    format!("reading the result failed: {e}"),
-                    e,
-                )
-            })?;
-            f(&view);
-        }
-        buffer.unmap();
-        Ok(())
-    }
-
     /// Checks that one buffer of `bytes` may be created.
     pub fn check_buffer_size(&self, bytes: u64, what: &str) -> Result<()> {
         if bytes > self.limits.max_buffer_bytes {
@@ -365,10 +389,14 @@ impl Gpu {
     pub fn read_counters(&self, reset: bool) -> Result<Counters> {
         let size = 4 * COUNTER_WORDS;
         let mut words = [0u32; COUNTER_WORDS as usize];
+        pollster::block_on(self.read_back(
+            &self.counters,
+            size,
+            "gpuscan counters readback",
+            Wait::Block,
+            |b| words.copy_from_slice(bytemuck::cast_slice(&b[..size as usize])),
+        ))?;
         self.scoped(|| {
-            self.read_back(&self.counters, size, "gpuscan counters readback", |b| {
-                words.copy_from_slice(bytemuck::cast_slice(&b[..size as usize]));
-            })?;
             if reset {
                 let mut encoder =
                     self.device
@@ -376,7 +404,7 @@ impl Gpu {
                             label: Some("gpuscan counters reset"),
                         });
                 encoder.clear_buffer(&self.counters, 0, None);
-                self.queue.submit([encoder.finish()]);
+                self.submit(Some(encoder.finish()));
             }
             Ok(())
         })?;
@@ -386,28 +414,6 @@ impl Gpu {
         })
     }
 
-    /// Copies `buffer`'s first `size` bytes into a new staging buffer (`label`) after the work
-    /// submitted so far, waits, and hands them to `f`.
-    pub fn read_back(
-        &self,
-        buffer: &wgpu::Buffer,
-        size: u64,
-        label: &str,
-        f: impl FnOnce(&[u8]),
-    ) -> Result<()> {
-        let staging = self.buffer(
-            label,
-            size,
-            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        );
-        let mut encoder = self
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
-        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
-        self.queue.submit([encoder.finish()]);
-        self.read_mapped(&staging, size, f)
-    }
-
     pub fn buffer(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
@@ -415,6 +421,13 @@ impl Gpu {
             usage,
             mapped_at_creation: false,
         })
+    }
+}
+
+impl Drop for Gpu {
+    /// Work queued for a buffer the caller holds (`GpuArray::from_buffer`) still runs.
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 

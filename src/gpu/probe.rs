@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use super::kernels::{probe_source, GpuElem, TileScan};
 use super::op_wgsl::KernelOp;
-use super::Gpu;
+use super::{Gpu, Wait};
 use crate::array::Data;
 use crate::layout::Lanes;
 use crate::plan::{Algorithm, Geometry};
@@ -226,10 +226,14 @@ fn probe_subgroups(gpu: &Gpu) -> std::result::Result<Layout, String> {
             pass.set_bind_group(0, &bind_group, &[]);
             pass.dispatch_workgroups(PROBE_WORKGROUPS, 1, 1);
         }
-        gpu.queue.submit([encoder.finish()]);
-        gpu.read_back(&out, 4 * words, "gpuscan subgroup probe readback", |b| {
-            report.copy_from_slice(bytemuck::cast_slice(b));
-        })
+        gpu.submit(Some(encoder.finish()));
+        pollster::block_on(gpu.read_back(
+            &out,
+            4 * words,
+            "gpuscan subgroup probe readback",
+            Wait::Block,
+            |b| report.copy_from_slice(bytemuck::cast_slice(b)),
+        ))
     });
     run.map_err(|e| format!("the probe kernel failed: {e}"))?;
     check_layout(&report, wg)
@@ -307,13 +311,16 @@ fn check_algorithm(
                 };
             }
         }
-        let mut data = data_of(elem, &input);
-        gpu.scan_host_with(
+        let source = data_of(elem, &input);
+        let mut data = source.clone();
+        pollster::block_on(gpu.scan_host_with(
+            &source.view(),
             &mut data,
             &Lanes::plain(geometry),
             (KernelOp::SUM, elem),
             (algorithm, tile_scan),
-        )
+            (Wait::Block, 0),
+        ))
         .map_err(|e| format!("{shape:?} axis {axis:?}: {e}"))?;
         if data != data_of(elem, &want) {
             return Err(format!(

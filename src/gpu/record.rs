@@ -4,12 +4,10 @@ use wgpu::util::DeviceExt;
 
 use super::kernels::{GpuElem, Items, Params, TileScan};
 use super::op_wgsl::KernelOp;
-use super::{load_stored, stored_bytes, Gpu};
-use crate::array::Data;
+use super::pool::Pooled;
+use super::Gpu;
 use crate::error::Result;
 use crate::layout::Lanes;
-use crate::op::ScanOp;
-use crate::options::Strategy;
 use crate::plan::{
     plan_lanes, Algorithm, BatchSpec, BufferRange, CarryCopy, CarrySource, Chunk, Level, Pass,
     ScanPlan,
@@ -28,13 +26,18 @@ pub(crate) struct ScanBuffers<'a> {
 
 /// The transient buffers a plan needs besides the data.
 pub(crate) struct Workspace {
-    scratch: wgpu::Buffer,
-    carry: wgpu::Buffer,
-    pending: wgpu::Buffer,
+    scratch: Pooled,
+    carry: Pooled,
+    pending: Pooled,
     offsets: wgpu::Buffer,
 }
 
 impl Workspace {
+    /// The pooled buffers, to give back once the GPU is done with them.
+    pub fn into_pooled(self) -> Vec<Pooled> {
+        vec![self.scratch, self.carry, self.pending]
+    }
+
     pub fn buffers<'a>(
         &'a self,
         src: Option<&'a wgpu::Buffer>,
@@ -43,9 +46,9 @@ impl Workspace {
         ScanBuffers {
             src,
             dst,
-            scratch: &self.scratch,
-            carry: &self.carry,
-            pending: &self.pending,
+            scratch: &self.scratch.buffer,
+            carry: &self.carry.buffer,
+            pending: &self.pending.buffer,
             offsets: &self.offsets,
         }
     }
@@ -89,8 +92,8 @@ fn binding(buffer: &wgpu::Buffer, range: BufferRange) -> wgpu::BindingResource<'
 }
 
 impl Gpu {
-    /// Allocates the scratch, carry and pending buffers that `plans` need at most, and the
-    /// segment offsets they search (every plan of one scan has the same).
+    /// Takes from the pool the scratch, carry and pending buffers that `plans` need at most,
+    /// and makes the segment offsets they search (every plan of one scan has the same).
     pub fn workspace<'p>(&self, plans: impl Iterator<Item = &'p ScanPlan> + Clone) -> Workspace {
         let max = |f: fn(&ScanPlan) -> u64| plans.clone().map(f).max().unwrap_or(4);
         let storage = wgpu::BufferUsages::STORAGE
@@ -100,10 +103,14 @@ impl Gpu {
             .clone()
             .find_map(|p| p.segments.as_deref())
             .unwrap_or(&[0]);
+        let take = |label, size| {
+            self.pool
+                .take((&self.device, &self.queue), label, size, storage)
+        };
         Workspace {
-            scratch: self.buffer("gpuscan tile totals", max(|p| p.scratch_bytes), storage),
-            carry: self.buffer("gpuscan carry", max(|p| p.carry_bytes), storage),
-            pending: self.buffer("gpuscan pending row", max(|p| p.pending_bytes), storage),
+            scratch: take("gpuscan tile totals", max(|p| p.scratch_bytes)),
+            carry: take("gpuscan carry", max(|p| p.carry_bytes)),
+            pending: take("gpuscan pending row", max(|p| p.pending_bytes)),
             offsets: self
                 .device
                 .create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -347,121 +354,5 @@ impl Gpu {
             algorithm,
         )
         .map_err(|e| self.on_device(e))
-    }
-
-    /// Scans host data (already in its accumulation dtype) on the GPU, writing the result back
-    /// into `data`: upload into an input buffer, scan into an output buffer, download, in
-    /// batches of whole rows when the array is larger than one batch.
-    pub fn scan_host(
-        &self,
-        data: &mut Data,
-        lanes: &Lanes,
-        op: ScanOp,
-        strategy: Strategy,
-    ) -> Result<()> {
-        if lanes.geometry.is_empty() {
-            return Ok(());
-        }
-        let elem = self.supports(data.dtype())?;
-        if !super::op_wgsl::runs(op, elem) {
-            return Err(crate::Error::InvalidArgument(format!(
-                "{op} has no {} loop",
-                data.dtype()
-            )));
-        }
-        let (algorithm, tile_scan) = self.method(strategy, false, elem)?;
-        self.scan_host_with(
-            data,
-            lanes,
-            (KernelOp::new(op, data.dtype()), elem),
-            (algorithm, tile_scan),
-        )
-    }
-
-    /// [`Gpu::scan_host`] of data stored as `elem` (and not empty), with the algorithm and
-    /// workgroup scan chosen.
-    pub fn scan_host_with(
-        &self,
-        data: &mut Data,
-        lanes: &Lanes,
-        (op, elem): (KernelOp, GpuElem),
-        (algorithm, tile_scan): (Algorithm, TileScan),
-    ) -> Result<()> {
-        let geometry = &lanes.geometry;
-        let s = elem.size();
-        let row_bytes = geometry.cols * s;
-        self.check_buffer_size(row_bytes, "one row of the scan")?;
-        let rows_per_batch = (self.batch_bytes / row_bytes).clamp(1, geometry.rows);
-        let batches = geometry.rows.div_ceil(rows_per_batch);
-        // Plan every batch first, so that bad sizes fail before any GPU work.
-        let mut plans = Vec::with_capacity(batches as usize);
-        let mut pending = None;
-        for b in 0..batches {
-            let first_row = b * rows_per_batch;
-            let spec = BatchSpec {
-                first_row,
-                rows: rows_per_batch.min(geometry.rows - first_row),
-                elem_size: s,
-                pending,
-                carry_out: b + 1 < batches,
-                in_place: false,
-            };
-            let plan = plan_lanes(lanes, &spec, &self.tile, &self.limits, algorithm)
-                .map_err(|e| self.on_device(e))?;
-            pending = plan.carry_out.map(|c| c.shift);
-            plans.push((spec, plan));
-        }
-        let batch_bytes = (rows_per_batch * row_bytes).next_multiple_of(4);
-        self.scoped(|| {
-            // Exclusive scans copy input rows into the carry buffer.
-            let input = self.buffer(
-                "gpuscan input",
-                batch_bytes,
-                wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_DST
-                    | wgpu::BufferUsages::COPY_SRC,
-            );
-            let output = self.buffer(
-                "gpuscan output",
-                batch_bytes,
-                wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-            );
-            let readback = self.buffer(
-                "gpuscan readback",
-                batch_bytes,
-                wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            );
-            let workspace = self.workspace(plans.iter().map(|(_, p)| p));
-            for (spec, plan) in &plans {
-                // A reverse scan takes its batches from the end of the data.
-                let first = if lanes.reverse {
-                    geometry.rows - spec.first_row - spec.rows
-                } else {
-                    spec.first_row
-                };
-                let start = (first * geometry.cols) as usize;
-                let end = start + (spec.rows * geometry.cols) as usize;
-                let bytes = stored_bytes(data, start, end);
-                self.queue.write_buffer(&input, 0, &bytes);
-                let mut encoder =
-                    self.device
-                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                            label: Some("gpuscan batch"),
-                        });
-                self.record_plan(
-                    &mut encoder,
-                    plan,
-                    (op, elem),
-                    tile_scan,
-                    &workspace.buffers(Some(&input), &output),
-                );
-                let size = bytes.len() as u64;
-                drop(bytes);
-                encoder.copy_buffer_to_buffer(&output, 0, &readback, 0, size);
-                self.queue.submit([encoder.finish()]);
-                self.read_mapped(&readback, size, |b| load_stored(data, start, end, b))?;
-            }
-            Ok(())
-        })
     }
 }

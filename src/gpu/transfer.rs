@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use half::f16;
 
-use crate::array::{with_data, Data};
+use crate::array::{with_data, Data, DataRef};
 
 /// A host element and its GPU storage ([`super::kernels::GpuElem`]).
 pub trait Stored: Copy {
@@ -58,8 +58,8 @@ widened!(u16, u32, |x: u16| x as u32, |w: u32| w as u16);
 widened!(bool, u32, |x: bool| x as u32, |w: u32| w != 0);
 
 /// Stored bytes of elements `[start, end)`, padded to a multiple of 4 for buffer writes.
-pub fn stored_bytes(data: &Data, start: usize, end: usize) -> Cow<'_, [u8]> {
-    let bytes = with_data!(Data, data, v => Stored::to_stored(&v[start..end]));
+pub fn stored_bytes<'a>(data: &DataRef<'a>, start: usize, end: usize) -> Cow<'a, [u8]> {
+    let bytes = with_data!(DataRef, data, v => Stored::to_stored(&v[start..end]));
     if bytes.len() % 4 == 0 {
         bytes
     } else {

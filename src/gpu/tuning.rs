@@ -1,9 +1,10 @@
 //! Run-time settings of the chained scan that tests and `gpuscan selftest` vary without a
 //! rebuild, and the diagnostic counters the kernels keep.
 
-/// Faults the chained scan can be made to inject on purpose, to drive its rare paths (long
-/// fallback chains, late publications) on any adapter. All off by default; results must be the
-/// same with any of them.
+/// Faults the GPU path can be made to inject on purpose, to drive its rare paths on any
+/// adapter: the chained scan's long fallback chains and late publications, and a host scan
+/// failing between batches. All off by default; results must be the same with any of the
+/// chained scan's.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Faults {
@@ -14,6 +15,9 @@ pub struct Faults {
     pub publish_late: bool,
     /// Seeds busy waits of pseudo-random length before an owner stores and publishes (0: none).
     pub delay_seed: u32,
+    /// A host scan fails with a mapping error before its batch of this number (from 1), after
+    /// the batches before it were scanned and read back (0: off).
+    pub fail_batch: u32,
 }
 
 impl Faults {
@@ -22,11 +26,18 @@ impl Faults {
         unpublished_mask: 0,
         publish_late: false,
         delay_seed: 0,
+        fail_batch: 0,
     };
 
     /// Tile rows whose owners stay silent, as [`Faults::unpublished_mask`] describes.
     pub fn unpublished(mut self, mask: u32) -> Faults {
         self.unpublished_mask = mask;
+        self
+    }
+
+    /// Host scans fail before their batch `k` (from 1), as [`Faults::fail_batch`] describes.
+    pub fn fail_at_batch(mut self, k: u32) -> Faults {
+        self.fail_batch = k;
         self
     }
 
