@@ -164,6 +164,18 @@ impl Context {
     }
 
     /// [`Context::new`] without blocking.
+    ///
+    /// ```
+    /// use gpuscan::{Array, Context, Scan};
+    /// pollster::block_on(async {
+    ///     let ctx = Context::new_async().await?;
+    ///     let a = Array::from_vec(vec![1u8, 2, 3]);
+    ///     let r = ctx.scan_async(&a, &Scan::cumsum()).await?;
+    ///     assert_eq!(r.as_slice::<u64>()?, &[1, 3, 6]);
+    ///     Ok::<(), gpuscan::Error>(())
+    /// })?;
+    /// # Ok::<(), gpuscan::Error>(())
+    /// ```
     pub async fn new_async() -> Result<Context> {
         Self::with_options_async(ContextOptions::default()).await
     }
@@ -210,6 +222,16 @@ impl Context {
     }
 
     /// A context that never uses a GPU.
+    ///
+    /// ```
+    /// use gpuscan::{Array, Context, Cumsum, Device, Error};
+    /// let ctx = Context::cpu_only();
+    /// let a = Array::from_vec(vec![0.5f32, 0.25]);
+    /// assert_eq!(ctx.cumsum(&a, &Cumsum::new())?.as_slice::<f32>()?, &[0.5, 0.75]);
+    /// let gpu = ctx.cumsum(&a, &Cumsum::new().device(Device::Gpu));
+    /// assert!(matches!(gpu, Err(Error::NoAdapter(_))));
+    /// # Ok::<(), gpuscan::Error>(())
+    /// ```
     pub fn cpu_only() -> Context {
         Context {
             gpu: None,
@@ -324,6 +346,19 @@ impl Context {
     /// Bytes of GPU buffers held for reuse now. Each call of a size seen before takes its
     /// staging and scratch buffers from this pool instead of creating them; a buffer returns
     /// once the GPU has finished the work that used it.
+    ///
+    /// ```
+    /// use gpuscan::{Array, Context, ContextOptions, Device, Scan};
+    /// let ctx = Context::with_options(ContextOptions::default().pool_bytes(64 << 20))?;
+    /// if ctx.has_gpu() {
+    ///     let a = Array::from_vec(vec![1.0f32; 4096]);
+    ///     ctx.scan(&a, &Scan::cumsum().device(Device::Gpu))?;
+    ///     assert!(ctx.pooled_bytes() > 0 && ctx.pooled_bytes() <= ctx.pool_cap());
+    ///     ctx.release_buffers(); // e.g. before a phase that needs the GPU's memory
+    ///     assert_eq!(ctx.pooled_bytes(), 0);
+    /// }
+    /// # Ok::<(), gpuscan::Error>(())
+    /// ```
     pub fn pooled_bytes(&self) -> u64 {
         self.gpu.as_ref().map_or(0, |g| g.pool().held_bytes())
     }
@@ -486,6 +521,15 @@ impl Context {
     /// [`Context::scan`] of an array it may consume: when `a` already holds the loop dtype
     /// and the scan runs on the CPU, its buffer is scanned in place, so no second copy of the
     /// data is made.
+    ///
+    /// ```
+    /// use gpuscan::{Array, Context, Scan};
+    /// let ctx = Context::new()?;
+    /// let a = Array::from_vec(vec![3i64, -1, 4]);
+    /// let r = ctx.scan_owned(a, &Scan::cummin())?;
+    /// assert_eq!(r.as_slice::<i64>()?, &[3, -1, -1]);
+    /// # Ok::<(), gpuscan::Error>(())
+    /// ```
     pub fn scan_owned(&self, a: Array, options: &Scan) -> Result<Array> {
         let call = Call::resolve(a.shape(), options)?;
         let acc = options.op.loop_dtype(a.dtype(), options.dtype, None)?;
@@ -513,6 +557,17 @@ impl Context {
     /// [`Context::scan`] as a future, for async programs on any executor: the GPU work is
     /// waited for on a thread of the context's, never in the executor's. A scan on the CPU
     /// runs when the future is first polled.
+    ///
+    /// ```
+    /// use gpuscan::{Array, Context, Device, Scan};
+    /// let ctx = Context::new()?;
+    /// let a = Array::from_shape_vec(&[2, 3], vec![1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0])?;
+    /// let device = if ctx.has_gpu() { Device::Gpu } else { Device::Cpu };
+    /// let scan = Scan::cumprod().axis(1).device(device);
+    /// let r = pollster::block_on(ctx.scan_async(&a, &scan))?;
+    /// assert_eq!(r.as_slice::<f64>()?, &[1.0, 2.0, 6.0, 4.0, 20.0, 120.0]);
+    /// # Ok::<(), gpuscan::Error>(())
+    /// ```
     pub async fn scan_async<'a>(
         &self,
         a: impl Into<ArrayView<'a>>,
@@ -535,6 +590,18 @@ impl Context {
     /// `out` must have the result's shape; any dtype is accepted (numpy's unsafe casting).
     /// Without `dtype` the scan computes in `np.result_type(out, a)` (logcumsumexp: the float
     /// that holds it). On any error `out` is left untouched.
+    ///
+    /// ```
+    /// use gpuscan::{Array, Context, DType, Scan};
+    /// let ctx = Context::new()?;
+    /// let a = Array::from_vec(vec![200u8, 100, 50]);
+    /// let mut out = Array::zeros(DType::UInt8, &[3])?; // numpy: sums in uint8, wrapping
+    /// ctx.scan_into(&a, &mut out, &Scan::cumsum())?;
+    /// assert_eq!(out.as_slice::<u8>()?, &[200, 44, 94]);
+    /// let mut wrong = Array::zeros(DType::UInt8, &[4])?;
+    /// assert!(ctx.scan_into(&a, &mut wrong, &Scan::cumsum()).is_err());
+    /// # Ok::<(), gpuscan::Error>(())
+    /// ```
     pub fn scan_into<'a, 'b>(
         &self,
         a: impl Into<ArrayView<'a>>,
@@ -586,6 +653,16 @@ impl Context {
     /// the lowest), and the latest NaN takes over. An exclusive scan gives each element the
     /// position of the extreme strictly before it, and -1 at the start of every lane or
     /// segment. The positions are computed on the CPU; the values where `options` say.
+    ///
+    /// ```
+    /// use gpuscan::{Array, Context, Scan};
+    /// let ctx = Context::new()?;
+    /// let a = Array::from_vec(vec![2i32, 5, 5, 1, 7]);
+    /// let (values, at) = ctx.scan_indices(&a, &Scan::cummax())?;
+    /// assert_eq!(values.as_slice::<i32>()?, &[2, 5, 5, 5, 7]);
+    /// assert_eq!(at.as_slice::<i64>()?, &[0, 1, 2, 2, 4]);
+    /// # Ok::<(), gpuscan::Error>(())
+    /// ```
     pub fn scan_indices<'a>(
         &self,
         a: impl Into<ArrayView<'a>>,
@@ -621,6 +698,14 @@ impl Context {
     /// [`Context::cumsum`] of an array it may consume: when `a` already holds the accumulation
     /// dtype and the scan runs on the CPU, its buffer is scanned in place, so no second copy of
     /// the data is made.
+    ///
+    /// ```
+    /// use gpuscan::{Array, Context, Cumsum};
+    /// let ctx = Context::new()?;
+    /// let r = ctx.cumsum_owned(Array::from_vec(vec![1u64, 2, 3]), &Cumsum::new())?;
+    /// assert_eq!(r.as_slice::<u64>()?, &[1, 3, 6]);
+    /// # Ok::<(), gpuscan::Error>(())
+    /// ```
     pub fn cumsum_owned(&self, a: Array, options: &Cumsum) -> Result<Array> {
         self.scan_owned(a, &(*options).into())
     }

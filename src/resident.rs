@@ -54,6 +54,28 @@ impl GpuArray {
 
     /// Wraps a caller's buffer, created on `context`'s device with `STORAGE`, `COPY_SRC` and
     /// `COPY_DST` usage, holding `shape` elements of `dtype` in the stored layout.
+    ///
+    /// ```
+    /// use gpuscan::{wgpu, Context, DType, GpuArray, Scan};
+    /// let ctx = Context::new()?;
+    /// if let Some(device) = ctx.device() {
+    ///     let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+    ///         label: Some("my values"),
+    ///         size: 4 * 4,
+    ///         usage: wgpu::BufferUsages::STORAGE
+    ///             | wgpu::BufferUsages::COPY_SRC
+    ///             | wgpu::BufferUsages::COPY_DST,
+    ///         mapped_at_creation: false,
+    ///     });
+    ///     // Through `ctx.queue()`, so that the write lands after the context's queued scans.
+    ///     let queue = ctx.queue().expect("a device has a queue");
+    ///     queue.write_buffer(&buffer, 0, bytemuck::cast_slice(&[1.0f32, 2.0, 3.0, 4.0]));
+    ///     let a = GpuArray::from_buffer(&ctx, buffer, &[4], DType::Float32)?;
+    ///     let r = ctx.scan_gpu(&a, &Scan::cumsum())?;
+    ///     assert_eq!(ctx.download(&r)?.as_slice::<f32>()?, &[1.0, 3.0, 6.0, 10.0]);
+    /// }
+    /// # Ok::<(), gpuscan::Error>(())
+    /// ```
     pub fn from_buffer(
         context: &crate::Context,
         buffer: wgpu::Buffer,
@@ -88,6 +110,18 @@ impl GpuArray {
 impl Context {
     /// Uploads `a`, stored in the dtype its scans accumulate in by default
     /// ([`DType::cumsum_default`]: an int32 array is stored as int64).
+    ///
+    /// ```
+    /// use gpuscan::{Array, Context, DType};
+    /// let ctx = Context::new()?;
+    /// if ctx.has_gpu() {
+    ///     let a = ctx.upload(&Array::from_shape_vec(&[2, 2], vec![1i32, 2, 3, 4])?)?;
+    ///     assert_eq!((a.dtype(), a.shape()), (DType::Int64, &[2, 2][..]));
+    ///     let f = ctx.upload_as(&Array::from_vec(vec![1i32, 2]), DType::Float32)?;
+    ///     assert_eq!(ctx.download(&f)?.as_slice::<f32>()?, &[1.0, 2.0]);
+    /// }
+    /// # Ok::<(), gpuscan::Error>(())
+    /// ```
     pub fn upload<'a>(&self, a: impl Into<ArrayView<'a>>) -> Result<GpuArray> {
         let a = a.into();
         let acc = a.dtype().cumsum_default();
@@ -132,6 +166,20 @@ impl Context {
     }
 
     /// Reads a GPU array back, after the scans queued so far (which this submits).
+    ///
+    /// ```
+    /// use gpuscan::{Array, Context, Scan};
+    /// let ctx = Context::new()?;
+    /// if ctx.has_gpu() {
+    ///     let a = ctx.upload(&Array::from_vec(vec![4.0f32, 1.0, 3.0]))?;
+    ///     let m = ctx.scan_gpu(&a, &Scan::cummax())?; // queued
+    ///     let s = ctx.scan_gpu(&m, &Scan::cumsum())?; // queued after it
+    ///     assert_eq!(ctx.download(&s)?.as_slice::<f32>()?, &[4.0, 8.0, 12.0]);
+    ///     let r = pollster::block_on(ctx.download_async(&m))?; // from any executor
+    ///     assert_eq!(r.as_slice::<f32>()?, &[4.0, 4.0, 4.0]);
+    /// }
+    /// # Ok::<(), gpuscan::Error>(())
+    /// ```
     pub fn download(&self, a: &GpuArray) -> Result<Array> {
         pollster::block_on(self.download_waiting(a, Wait::Block))
     }
@@ -161,6 +209,17 @@ impl Context {
 
     /// The cumsum of a GPU array along `axis` (`None` flattens), kept on the GPU, in the
     /// array's dtype.
+    ///
+    /// ```
+    /// use gpuscan::{Array, Context};
+    /// let ctx = Context::new()?;
+    /// if ctx.has_gpu() {
+    ///     let a = ctx.upload(&Array::from_shape_vec(&[2, 2], vec![1i64, 2, 3, 4])?)?;
+    ///     let r = ctx.cumsum_gpu(&a, Some(0))?;
+    ///     assert_eq!(ctx.download(&r)?.as_slice::<i64>()?, &[1, 2, 4, 6]);
+    /// }
+    /// # Ok::<(), gpuscan::Error>(())
+    /// ```
     pub fn cumsum_gpu(&self, a: &GpuArray, axis: Option<isize>) -> Result<GpuArray> {
         let mut scan = Scan::cumsum();
         scan.axis = axis;
@@ -192,7 +251,8 @@ impl Context {
         Ok(out)
     }
 
-    /// Records the cumsum of `src` into `dst` on the caller's encoder (nothing is submitted).
+    /// Records the cumsum of `src` into `dst` on the caller's encoder (nothing is submitted);
+    /// [`Context::record_scan`] has a complete example.
     /// `dst` must have the result's shape and `src`'s dtype; `src` is only read. `dst` may be
     /// `src` itself: that scan runs in place with reduce-then-scan where the chained scan
     /// would run (three element moves instead of two, no extra memory; see
@@ -214,6 +274,35 @@ impl Context {
     /// dtype, and `include_initial` and the exact order are host-path options. `dst` must
     /// have the result's shape; it may be `src` itself, except for an exclusive scan (which
     /// reads each row's input after the row above is written).
+    ///
+    /// A scan inside the caller's own frame, on the caller's device:
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use gpuscan::{wgpu, Array, Context, ContextOptions, DeviceRequest, Scan};
+    ///
+    /// let instance = wgpu::Instance::default();
+    /// let Ok(adapter) = pollster::block_on(instance.request_adapter(&Default::default()))
+    /// else {
+    ///     return Ok(()); // no adapter on this machine
+    /// };
+    /// // The features and limits gpuscan needs on this adapter, plus the program's own.
+    /// let request = DeviceRequest::for_adapter(&adapter);
+    /// let (device, queue) = pollster::block_on(adapter.request_device(&request.descriptor()))?;
+    /// let ctx = Context::from_device(device.clone(), queue.clone(), ContextOptions::default())?;
+    ///
+    /// let counts = ctx.upload(&Array::from_vec(vec![3i64, 0, 2, 5, 1]))?;
+    /// let offsets = ctx.gpu_zeros(counts.dtype(), counts.shape())?;
+    /// let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+    ///     label: Some("frame"),
+    /// });
+    /// // The program's passes that write `counts.buffer()` would be recorded here.
+    /// ctx.record_scan(&mut encoder, &counts, &offsets, &Scan::cumsum().exclusive(true))?;
+    /// // ... and those that read `offsets.buffer()` here.
+    /// queue.submit([encoder.finish()]);
+    /// assert_eq!(ctx.download(&offsets)?.as_slice::<i64>()?, &[0, 3, 3, 5, 10]);
+    /// # Ok(()) }
+    /// ```
     pub fn record_scan(
         &self,
         encoder: &mut wgpu::CommandEncoder,
