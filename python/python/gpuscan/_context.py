@@ -60,15 +60,14 @@ class GpuArray:
         return GpuArray(self._native.scan(op, axis, bool(reverse), bool(exclusive), segments,
                                           bool(include_initial), strategy))
 
-    def cumulative_sum(self, *, axis=None, include_initial=False, strategy="auto"):
+    # include_initial is not offered: the library's GPU-resident scans keep the shape.
+    def cumulative_sum(self, *, axis=None, strategy="auto"):
         """numpy's ``cumulative_sum`` on the GPU; the result stays on the GPU."""
-        return self._scan("cumulative_sum", axis, False, False, None, include_initial,
-                          strategy)
+        return self._scan("cumulative_sum", axis, False, False, None, False, strategy)
 
-    def cumulative_prod(self, *, axis=None, include_initial=False, strategy="auto"):
+    def cumulative_prod(self, *, axis=None, strategy="auto"):
         """numpy's ``cumulative_prod`` on the GPU; the result stays on the GPU."""
-        return self._scan("cumulative_prod", axis, False, False, None, include_initial,
-                          strategy)
+        return self._scan("cumulative_prod", axis, False, False, None, False, strategy)
 
 
 def _method(op):

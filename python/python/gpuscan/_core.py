@@ -29,11 +29,13 @@ def handled(dt: np.dtype) -> bool:
     return dt.kind in "biu" or (dt.kind == "f" and dt.itemsize in (2, 4, 8))
 
 
-def _axis(axis):
+def _axis(axis, op):
     if axis is None:
         return None
     if isinstance(axis, (bool, np.bool_)):
-        raise TypeError("an integer is required for the axis")
+        # numpy's two messages: cumulative_* normalise the axis another way.
+        raise TypeError("an integer is required" +
+                        ("" if op in CUMULATIVE else " for the axis"))
     return operator.index(axis)
 
 
@@ -93,7 +95,7 @@ def scan(
     if type(a) is not np.ndarray and op in NUMPY_FUNCS and not extras and _numpy_owns(a):
         return _fallback(op, a, axis, dtype, out, include_initial, False)
     x = np.asarray(a)
-    axis = _axis(axis)
+    axis = _axis(axis, op)
     if dtype is not None:
         dtype = np.dtype(dtype)
     if out is not None and not isinstance(out, np.ndarray):
