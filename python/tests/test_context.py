@@ -46,12 +46,12 @@ def test_info_and_context():
 
 
 def test_gil_is_released():
-    x = np.random.default_rng(0).random(1 << 23)
+    x = np.random.default_rng(0).random(1 << 21)
     done = threading.Event()
     ticks = 0
 
     def work():
-        for _ in range(3):
+        for _ in range(2):
             gpuscan.cumsum(x, device="cpu", order="exact")
         done.set()
 
