@@ -18,8 +18,10 @@ SELECTED = [
     "_core/tests/test_ufunc.py",
     "_core/tests/test_mem_overlap.py",
 ]
-# In test_ufunc.py and test_mem_overlap.py: the accumulate and out= tests.
-KEYWORDS = "TestCumsum or TestCumprod or include_initial or CumSumProd or accumulate or out"
+# In test_ufunc.py and test_mem_overlap.py: the tests that call ufunc.accumulate (with out=,
+# overlapping out, zero-size axes, byte order, casting and floating-point errors).
+KEYWORDS = ("TestCumsum or TestCumprod or include_initial or CumSumProd or accumulate or "
+            "reduce_zero_axis or reducelike or floatingpoint_error or floaterrors")
 
 
 @pytest.mark.parametrize("device", ["cpu", "gpu"])
