@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The Python package's CI: a fresh virtualenv, `pip install ./python` (a debug build that
-# reuses the root build's compiled dependencies in target/), then pytest: gpuscan against
+# The Python package's CI: a fresh virtualenv, `pip install ./python` (a debug build without
+# debug info, profile `ci`), then pytest: gpuscan against
 # numpy (hypothesis), numpy's own tests with gpuscan swapped in, and gpuscan.dask on a
 # two-process local cluster.
 set -euo pipefail
@@ -16,10 +16,11 @@ python3 -m venv --clear "$venv"
   "maturin==1.16.0" "numpy==2.4.6" "pytest==9.2.0" "hypothesis==6.170.17" \
   "dask[array]==2026.8.0" "distributed==2026.8.0"
 
-echo "== python: pip install ./python (dev profile, target dir shared with the root build)"
-# The root `cargo test` has already compiled wgpu, naga and gpuscan itself in this profile
-# with the same features; building into the same target directory reuses them.
-CARGO_TARGET_DIR="$root/target" MATURIN_PEP517_ARGS="--profile dev" \
+echo "== python: pip install ./python (profile ci: dev without debug info, into python/target)"
+# Sharing the root build's target directory reuses nothing of weight: pyo3's macros turn on
+# more syn features, and rust-numpy more num-traits ones, than the root build, so wgpu, naga
+# and gpuscan are compiled again either way. A debug build without debug info is the fastest.
+PATH="$venv/bin:$PATH" MATURIN_PEP517_ARGS="--profile ci" \
   "$venv/bin/pip" install -q --disable-pip-version-check --no-build-isolation .
 
 echo "== python: pytest"
