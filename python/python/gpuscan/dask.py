@@ -57,6 +57,15 @@ class _Preop:
 
     def __init__(self, op, dtype):
         self.op, self.dtype = op, dtype
+        # dask names the layer after __name__ (else the repr, which holds an address and
+        # would give one task two keys across graph builds).
+        self.__name__ = f"gpuscan_{op}_block_{np.dtype(dtype).name}"
+
+    def __repr__(self):
+        return self.__name__
+
+    def __reduce__(self):
+        return (_Preop, (self.op, self.dtype))
 
     def __call__(self, a, axis=None, keepdims=True):
         dt = self.dtype
