@@ -16,14 +16,14 @@ python3 -m venv --clear "$venv"
   "maturin==1.16.0" "numpy==2.4.6" "pytest==9.2.0" "hypothesis==6.170.17" \
   "dask[array]==2026.8.0" "distributed==2026.8.0"
 
-echo "== python: pip install ./python (profile ci: dev without debug info, into python/target)"
+echo "== python: pip install ./python (profile ci: dev without debug info, into python/target) at $((SECONDS - start)) s"
 # Sharing the root build's target directory reuses nothing of weight: pyo3's macros turn on
 # more syn features, and rust-numpy more num-traits ones, than the root build, so wgpu, naga
 # and gpuscan are compiled again either way. A debug build without debug info is the fastest.
 PATH="$venv/bin:$PATH" MATURIN_PEP517_ARGS="--profile ci" \
   "$venv/bin/pip" install -q --disable-pip-version-check --no-build-isolation .
 
-echo "== python: pytest"
+echo "== python: pytest at $((SECONDS - start)) s"
 cd tests
 rc=0
 "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@" || rc=$?
