@@ -48,9 +48,10 @@ pub fn to_py(py: Python<'_>, e: Error) -> PyErr {
         Error::Overflow(_) => ours(py, "GpuMemoryError", msg),
         Error::TooLarge { .. } => ours(py, "GpuMemoryError", msg),
         Error::NoAdapter(_) | Error::MissingFeature { .. } => ours(py, "GpuUnavailableError", msg),
-        Error::Gpu { kind, .. } if kind == GpuErrorKind::OutOfMemory => {
-            ours(py, "GpuMemoryError", msg)
-        }
+        Error::Gpu {
+            kind: GpuErrorKind::OutOfMemory,
+            ..
+        } => ours(py, "GpuMemoryError", msg),
         Error::Io { .. } => PyOSError::new_err(msg),
         // Every other GPU failure, and variants added later.
         _ => ours(py, "GpuError", msg),
