@@ -7,6 +7,14 @@ Usage (from anywhere; the script finds the repository):
     python3 benches/peers.py --sizes 2^20 --shape none --dtype float32,int64
     python3 benches/peers.py --bin target/release/gpuscan --shape 2048x2048 --axis 0,1
     python3 benches/peers.py            # gpuscan bench's default cases (about a minute on lavapipe)
+    python3 benches/peers.py --preset wall --bin target/release/gpuscan   # the CPU path's cases
+
+--shapes runs gpuscan bench once per multi-dimensional shape, each with its own axes
+("4096x4096:0,1 4194304x8:0 8x4194304:1"); --op takes gpuscan bench's scan names and numpy
+runs the same function (cumsum, cumprod, nancumsum, nancumprod, maximum.accumulate for
+cummax, minimum.accumulate for cummin, logaddexp.accumulate for logcumsumexp). `--preset wall`
+is the CPU path's table: float32 and int64, 1-D 2^16 to 2^26, (4096, 4096) along each axis,
+(2^22, 8) along axis 0 and (8, 2^22) along axis 1, cumsum, cumprod and cummax, CPU rows only.
 
 It runs `gpuscan bench --json` (the binary given by --bin, else `cargo run --release --quiet --`)
 with the case options it was given (--sizes, --dtype, --shape, --axis, --repeats, --device,
@@ -18,8 +26,11 @@ torch.cumsum runs too, on a tensor already on the GPU, timed with torch.cuda.syn
 counterpart of gpuscan's gpu-resident row).
 
 One table follows: each gpuscan row (copy rows excepted: they compute no cumsum) with its
-G elements/s, numpy's and torch's (or -) on that case, and the ratios gpuscan/numpy and
-gpuscan/torch (above 1: gpuscan is faster).
+G elements/s, numpy's and torch's (or -) on that case, a memory copy's (numpy copying the same
+bytes into a new array, the floor of any scan that returns a new array), the ratios
+gpuscan/numpy, gpuscan/torch and gpuscan/memcpy (above 1: gpuscan is faster), and for float
+sums the largest relative error over all prefixes, gpuscan's and numpy's, against a float64
+scan of the same input.
 
 Needs numpy; torch is optional.
 """
@@ -42,7 +53,28 @@ TARGET_SECONDS = 0.5
 MIN_RUNS = 5
 MAX_RUNS = 25
 
-FORWARDED = ["sizes", "dtype", "shape", "axis", "repeats", "device", "strategy", "order"]
+FORWARDED = ["sizes", "dtype", "shape", "axis", "repeats", "device", "strategy", "order", "op"]
+
+# numpy's function for each gpuscan scan: (a, axis) -> result.
+NUMPY_OPS = {
+    "cumsum": np.cumsum,
+    "cumprod": np.cumprod,
+    "nancumsum": np.nancumsum,
+    "nancumprod": np.nancumprod,
+    "cummax": np.maximum.accumulate,
+    "cummin": np.minimum.accumulate,
+    "logcumsumexp": np.logaddexp.accumulate,
+}
+
+PRESETS = {
+    "wall": {
+        "sizes": "2^16,2^20,2^24,2^26",
+        "dtype": "float32,int64",
+        "shapes": "4096x4096:0,1 4194304x8:0 8x4194304:1",
+        "op": "cumsum,cumprod,cummax",
+        "device": "cpu",
+    },
+}
 
 
 def parse_args():
@@ -52,7 +84,31 @@ def parse_args():
     p.add_argument("--bin", help="the gpuscan binary (default: cargo run --release --quiet --)")
     for name in FORWARDED:
         p.add_argument("--" + name, help="passed to gpuscan bench --" + name)
-    return p.parse_args()
+    p.add_argument("--shapes", help="multi-dimensional shapes with their axes, one gpuscan run "
+                   "each: '4096x4096:0,1 4194304x8:0'")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="a named set of cases")
+    args = p.parse_args()
+    for name, value in PRESETS.get(args.preset, {}).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
+
+
+def run_gpuscan_shapes(args):
+    """The records of one gpuscan run per --shapes entry (the 1-D sizes with the first), or of
+    one run as the options say."""
+    if not args.shapes:
+        return run_gpuscan(args)
+    records = []
+    for i, spec in enumerate(args.shapes.split()):
+        shape, _, axes = spec.partition(":")
+        one = argparse.Namespace(**vars(args))
+        one.shape, one.axis = shape, axes or None
+        if i > 0:
+            one.sizes = "none"
+        got = run_gpuscan(one)
+        records += got if i == 0 else got[1:]
+    return records
 
 
 def run_gpuscan(args):
@@ -112,8 +168,26 @@ def load_torch():
     return torch, None
 
 
-def time_numpy(a, axis, repeats):
-    return median_seconds(lambda: np.cumsum(a, axis=axis), repeats)
+def numpy_op(op, a, axis):
+    """numpy's `op` along `axis` (None: the flattened array)."""
+    if axis is None:
+        a, axis = a.ravel(), 0
+    return NUMPY_OPS[op](a, axis=axis)
+
+
+def time_numpy(op, a, axis, repeats):
+    return median_seconds(lambda: numpy_op(op, a, axis), repeats)
+
+
+def numpy_error(op, a, axis):
+    """The largest relative error of numpy's float sum over all prefixes, against float64."""
+    if op != "cumsum" or a.dtype.kind != "f":
+        return None
+    got = numpy_op(op, a, axis)
+    want = numpy_op(op, a.astype(np.float64), axis)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        err = np.abs(got.astype(np.float64) - want) / np.abs(want)
+    return float(np.nanmax(err[np.isfinite(err)]))
 
 
 def time_copy(a, repeats):
@@ -153,7 +227,7 @@ def case_label(m):
 
 def main():
     args = parse_args()
-    records = run_gpuscan(args)  # first: it validates the options and says what is wrong
+    records = run_gpuscan_shapes(args)  # first: it validates the options and says what is wrong
     repeats = int(args.repeats) if args.repeats else None
     adapter, measurements = records[0], [r for r in records[1:] if r["path"] != "copy"]
     torch, why_not = load_torch()
@@ -162,23 +236,25 @@ def main():
     peers = {}
     cases = []
     for m in measurements:
-        key = (m["dtype"], tuple(m["shape"]), m["axis"])
+        key = (m["op"], m["dtype"], tuple(m["shape"]), m["axis"])
         if key not in peers:
             peers[key] = None
             cases.append(key)
-    for i, (dtype, shape, axis) in enumerate(cases, 1):
-        print("[%d/%d] numpy%s %s %s axis=%s ..." % (
-            i, len(cases), "+torch" if torch else "", dtype, shape, axis), file=sys.stderr)
+    for i, (op, dtype, shape, axis) in enumerate(cases, 1):
+        print("[%d/%d] numpy%s %s %s %s axis=%s ..." % (
+            i, len(cases), "+torch" if torch else "", op, dtype, shape, axis), file=sys.stderr)
         a = make_input(dtype, shape)
         n = a.size
-        np_s = time_numpy(a, axis, repeats)
-        torch_s = time_torch(torch, a, axis, repeats) if torch else None
+        np_s = time_numpy(op, a, axis, repeats)
+        torch_s = time_torch(torch, a, axis, repeats) if torch and op == "cumsum" else None
         copy_s = time_copy(a, repeats)
-        peers[(dtype, shape, axis)] = (
+        peers[(op, dtype, shape, axis)] = (
             n / np_s / 1e9,
             n / torch_s / 1e9 if torch_s else None,
             n / copy_s / 1e9,
+            numpy_error(op, a, axis),
         )
+        del a
 
     gpu = adapter.get("name") or "no GPU adapter"
     print("gpuscan on %s (%s timing); numpy %s on the CPU; torch: %s" % (
@@ -190,20 +266,22 @@ def main():
     print("float order: %s; G elements/s, medians; ratios above 1: gpuscan is faster; "
           "memcpy: numpy copying the same bytes into a new array" % adapter.get("order", "fast"))
     print()
-    header = "%-28s %-15s %10s %10s %10s %10s %14s %14s %15s" % (
-        "case", "gpuscan path", "gpuscan", "numpy", "torch", "memcpy", "gpuscan/numpy",
-        "gpuscan/torch", "gpuscan/memcpy")
-    print(header)
+    row = "%-28s %-8s %-15s %10s %10s %10s %10s %14s %14s %15s %11s %11s"
+    print(row % (
+        "case", "op", "gpuscan path", "gpuscan", "numpy", "torch", "memcpy", "gpuscan/numpy",
+        "gpuscan/torch", "gpuscan/memcpy", "gpuscan err", "numpy err"))
     last = None
     for m in measurements:
-        key = (m["dtype"], tuple(m["shape"]), m["axis"])
-        np_g, torch_g, copy_g = peers[key]
+        key = (m["op"], m["dtype"], tuple(m["shape"]), m["axis"])
+        np_g, torch_g, copy_g, np_err = peers[key]
         g = m["gelem_per_s"]
-        label = case_label(m) if key != last else ""
-        last = key
-        print("%-28s %-15s %10s %10s %10s %10s %14s %14s %15s" % (
-            label, m["path"], fmt(g), fmt(np_g), fmt(torch_g), fmt(copy_g),
-            fmt(g / np_g), fmt(g / torch_g) if torch_g else "-", fmt(g / copy_g)))
+        label = case_label(m) if key[1:] != last else ""
+        last = key[1:]
+        err = m.get("max_rel_error") if m["op"] == "cumsum" and np_err is not None else None
+        print(row % (
+            label, m["op"], m["path"], fmt(g), fmt(np_g), fmt(torch_g), fmt(copy_g),
+            fmt(g / np_g), fmt(g / torch_g) if torch_g else "-", fmt(g / copy_g),
+            fmt(err), fmt(np_err)))
 
 
 if __name__ == "__main__":
