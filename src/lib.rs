@@ -7,8 +7,8 @@
 //! exclusive and segmented ([`Scan`], [`Context::scan`]). `axis=None` flattens in C order, an
 //! integer axis (negative from the end) scans every lane independently, `dtype` casts first
 //! and computes in it, `out` takes any dtype, and the result dtype follows numpy's promotion.
-//! A CPU path (numpy's order, parallel across lanes) serves small inputs and machines without
-//! an adapter.
+//! A CPU path (eight elements per step with a compensated carry, or numpy's own order with
+//! [`Order::Exact`]) serves small inputs and machines without an adapter.
 //!
 //! ```
 //! use gpuscan::{Array, Context, Scan};
