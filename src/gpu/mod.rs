@@ -191,11 +191,15 @@ impl Gpu {
     /// Submits the queued work, then `commands`; every submission goes through here, so the
     /// queue runs work in the order it was recorded.
     pub fn submit(&self, commands: Option<wgpu::CommandBuffer>) -> wgpu::SubmissionIndex {
-        let queued = std::mem::take(&mut *self.queued.lock().unwrap_or_else(|e| e.into_inner()));
-        let index = self
-            .queue
-            .submit(queued.commands.into_iter().chain(commands));
-        self.pool.put_after_submitted(&self.queue, queued.buffers);
+        // Held until submitted: another thread's submission (a read of these scans' results)
+        // must not reach the queue between taking the queued work and submitting it.
+        let mut queued = self.queued.lock().unwrap_or_else(|e| e.into_inner());
+        let Queued {
+            commands: q,
+            buffers,
+        } = std::mem::take(&mut *queued);
+        let index = self.queue.submit(q.into_iter().chain(commands));
+        self.pool.put_after_submitted(&self.queue, buffers);
         index
     }
 
