@@ -42,6 +42,9 @@ pub struct ContextOptions {
     pub batch_bytes: Option<u64>,
     /// Bytes of GPU buffers kept between calls for reuse (default 512 MiB; 0 keeps none).
     pub pool_bytes: Option<u64>,
+    /// The adapter whose name contains this (case-insensitive), in place of
+    /// `WGPU_ADAPTER_NAME`; without a match the context is CPU-only and says why.
+    pub adapter_name: Option<String>,
     /// The GPU algorithm when a call does not name one (see [`crate::strategy`]).
     pub strategy: Strategy,
     /// Keeps subgroup operations out of the kernels even where the adapter has them.
@@ -81,6 +84,12 @@ impl ContextOptions {
     /// Sets the staging batch size (bytes).
     pub fn batch_bytes(mut self, bytes: u64) -> Self {
         self.batch_bytes = Some(bytes);
+        self
+    }
+
+    /// Picks the adapter by name (see [`ContextOptions::adapter_name`]).
+    pub fn adapter_name(mut self, name: impl Into<String>) -> Self {
+        self.adapter_name = Some(name.into());
         self
     }
 
@@ -183,7 +192,7 @@ impl Context {
     /// [`Context::with_options`] without blocking.
     pub async fn with_options_async(options: ContextOptions) -> Result<Context> {
         options.tile.validate(1024)?;
-        match Gpu::request_device().await {
+        match Gpu::request_device(options.adapter_name.as_deref()).await {
             // A device that cannot run the requested tile shape is the caller's error.
             Ok((device, queue)) => Self::on_device(device, queue, options, LimitOrigin::Adapter),
             Err(reason) => Ok(Context {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use gpuscan::{Array, Context, Cumsum, Device, Error};
+use gpuscan::{Array, Context, ContextOptions, Cumsum, Device, Error};
 
 #[test]
 fn environment_selects_the_adapter_without_panicking() {
@@ -41,6 +41,21 @@ fn environment_selects_the_adapter_without_panicking() {
     assert!(matches!(err, Error::NoAdapter(_)), "{err}");
     assert!(err.to_string().contains("no GPU adapter"), "{err}");
     std::env::remove_var("WGPU_ADAPTER_NAME");
+
+    // The same choice through the options, without the environment.
+    let named = |n: &str| Context::with_options(ContextOptions::default().adapter_name(n));
+    let ctx = named(&name[1..4].to_lowercase()).unwrap();
+    assert_eq!(
+        ctx.adapter_info().map(|i| i.name.as_str()),
+        Some(name.as_str())
+    );
+    let ctx = named("no such adapter 1234").unwrap();
+    assert!(!ctx.has_gpu());
+    let reason = ctx.gpu_unavailable_reason().unwrap();
+    assert!(
+        reason.contains("no adapter matches the adapter name"),
+        "{reason}"
+    );
 
     // A backend that offers no adapter (Metal on Linux) also ends CPU-only.
     std::env::set_var("WGPU_BACKEND", "metal");

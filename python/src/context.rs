@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use gpuscan::{AutoPolicy, Context, ContextOptions, DType, Device, DeviceRequest};
+use gpuscan::{AutoPolicy, Context, ContextOptions, DType, Device};
 use numpy::{PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -54,30 +54,6 @@ pub fn has_default_context() -> bool {
     DEFAULT.lock().map(|s| s.is_some()).unwrap_or(true)
 }
 
-/// The adapter whose name contains `wanted` (case-insensitive), opened as gpuscan opens its own.
-fn named_device(wanted: &str) -> Result<(gpuscan::wgpu::Device, gpuscan::wgpu::Queue), String> {
-    pollster::block_on(async {
-        let desc = gpuscan::wgpu::InstanceDescriptor::new_without_display_handle().with_env();
-        let backends = desc.backends;
-        let instance = gpuscan::wgpu::Instance::new(desc);
-        let adapters = instance.enumerate_adapters(backends).await;
-        let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
-        let adapter = adapters
-            .into_iter()
-            .find(|a| {
-                a.get_info()
-                    .name
-                    .to_lowercase()
-                    .contains(&wanted.to_lowercase())
-            })
-            .ok_or_else(|| format!("no adapter matches {wanted:?} (found: {names:?})"))?;
-        adapter
-            .request_device(&DeviceRequest::for_adapter(&adapter).descriptor())
-            .await
-            .map_err(|e| format!("the adapter refused a device: {e}"))
-    })
-}
-
 /// An Auto policy from `None` (the context's default), an int (every dtype) or a dict of
 /// dtype name to int or None (never).
 fn policy(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<AutoPolicy> {
@@ -121,16 +97,13 @@ impl PyContext {
                 ctx: Arc::new(Context::cpu_only()),
             });
         }
-        let ctx = py
-            .detach(|| match &adapter {
-                Some(name) => match named_device(name) {
-                    Ok((d, q)) => Context::from_device(d, q, opts),
-                    Err(reason) => Err(gpuscan::Error::NoAdapter(reason)),
-                },
-                None => Context::with_options(opts),
-            })
-            .py(py)?;
-        if device == Device::Gpu && !ctx.has_gpu() {
+        let named = adapter.is_some();
+        if let Some(name) = adapter {
+            opts = opts.adapter_name(name);
+        }
+        let ctx = py.detach(|| Context::with_options(opts)).py(py)?;
+        // A named adapter that is not there is an error, as is a GPU context without one.
+        if (named || device == Device::Gpu) && !ctx.has_gpu() {
             let reason = ctx
                 .gpu_unavailable_reason()
                 .unwrap_or("unknown")

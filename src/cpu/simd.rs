@@ -122,6 +122,27 @@ trait Step<A> {
     fn step(&mut self, v: &mut [A; W]);
 }
 
+/// Applies `s` to whole vectors in scan order (`start` first unless `started`); returns
+/// whether a run has started.
+#[inline(always)]
+fn whole<'a, A: Copy + 'a>(
+    chunks: impl Iterator<Item = &'a mut [A]>,
+    s: &mut impl Step<A>,
+    mut started: bool,
+) -> bool {
+    let mut vs = chunks.filter_map(|c| <&mut [A; W]>::try_from(c).ok());
+    if !started {
+        if let Some(v) = vs.next() {
+            s.start(v);
+            started = true;
+        }
+    }
+    for v in vs {
+        s.step(v);
+    }
+    started
+}
+
 /// Applies `s` to every vector of `xs` in scan order (`start` first unless `started`); a
 /// short vector (the run's end) is padded with `pad` in lanes scanned after its elements,
 /// which no element's prefix reads.
@@ -139,18 +160,7 @@ fn vectors<A: Copy, const REV: bool>(xs: &mut [A], pad: A, s: &mut impl Step<A>,
     };
     if REV {
         let (head, body) = xs.split_at_mut(r);
-        let mut it = body.rchunks_exact_mut(W);
-        if !started {
-            if let Some(Ok(v)) = it.next().map(<&mut [A; W]>::try_from) {
-                s.start(v);
-                started = true;
-            }
-        }
-        for c in it {
-            if let Ok(v) = <&mut [A; W]>::try_from(c) {
-                s.step(v);
-            }
-        }
+        started = whole(body.rchunks_exact_mut(W), s, started);
         if r > 0 {
             let mut v = [pad; W];
             v[W - r..].copy_from_slice(head);
@@ -159,18 +169,7 @@ fn vectors<A: Copy, const REV: bool>(xs: &mut [A], pad: A, s: &mut impl Step<A>,
         }
     } else {
         let (body, tail) = xs.split_at_mut(n - r);
-        let mut it = body.chunks_exact_mut(W);
-        if !started {
-            if let Some(Ok(v)) = it.next().map(<&mut [A; W]>::try_from) {
-                s.start(v);
-                started = true;
-            }
-        }
-        for c in it {
-            if let Ok(v) = <&mut [A; W]>::try_from(c) {
-                s.step(v);
-            }
-        }
+        started = whole(body.chunks_exact_mut(W), s, started);
         if r > 0 {
             let mut v = [pad; W];
             v[..r].copy_from_slice(tail);

@@ -221,10 +221,12 @@ impl Gpu {
         &self.pool
     }
 
-    /// Creates a device on the adapter that wgpu's environment variables select; `Err` says why
-    /// there is none.
-    pub async fn request_device() -> std::result::Result<(wgpu::Device, wgpu::Queue), String> {
-        let adapter = select_adapter().await?;
+    /// Creates a device on the adapter whose name contains `name`, else the one wgpu's
+    /// environment variables select; `Err` says why there is none.
+    pub async fn request_device(
+        name: Option<&str>,
+    ) -> std::result::Result<(wgpu::Device, wgpu::Queue), String> {
+        let adapter = select_adapter(name).await?;
         let (device, queue) = adapter
             .request_device(&DeviceRequest::for_adapter(&adapter).descriptor())
             .await
@@ -436,14 +438,18 @@ impl Drop for Gpu {
 }
 
 /// Picks an adapter the way wgpu's examples do, without ever panicking: `WGPU_BACKEND` limits
-/// the backends, `WGPU_ADAPTER_NAME` picks by name (substring, case-insensitive), and
-/// `WGPU_POWER_PREF` (`low`/`high`) steers the default choice.
-async fn select_adapter() -> std::result::Result<wgpu::Adapter, String> {
+/// the backends, `name` (else `WGPU_ADAPTER_NAME`) picks by name (substring,
+/// case-insensitive), and `WGPU_POWER_PREF` (`low`/`high`) steers the default choice.
+async fn select_adapter(name: Option<&str>) -> std::result::Result<wgpu::Adapter, String> {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle().with_env();
     desc.backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
     let backends = desc.backends;
     let instance = wgpu::Instance::new(desc);
-    if let Ok(wanted) = std::env::var("WGPU_ADAPTER_NAME") {
+    let (source, wanted) = match name {
+        Some(n) => ("the adapter name", Some(n.to_string())),
+        None => ("WGPU_ADAPTER_NAME", std::env::var("WGPU_ADAPTER_NAME").ok()),
+    };
+    if let Some(wanted) = wanted {
         let adapters = instance.enumerate_adapters(backends).await;
         let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
         return adapters
@@ -454,9 +460,7 @@ async fn select_adapter() -> std::result::Result<wgpu::Adapter, String> {
                     .to_lowercase()
                     .contains(&wanted.to_lowercase())
             })
-            .ok_or_else(|| {
-                format!("no adapter matches WGPU_ADAPTER_NAME={wanted:?} (found: {names:?})")
-            });
+            .ok_or_else(|| format!("no adapter matches {source} {wanted:?} (found: {names:?})"));
     }
     instance
         .request_adapter(&wgpu::RequestAdapterOptions {
