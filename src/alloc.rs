@@ -4,6 +4,8 @@
 //! tens of megabytes the faults cost more than the scan itself. Asking for transparent huge
 //! pages before the first write makes each fault cover 2 MiB (numpy does the same).
 
+use std::mem::MaybeUninit;
+
 use crate::dtype::Element;
 
 /// Below this a buffer takes ordinary pages: the advice would not pay for its system call.
@@ -38,3 +40,46 @@ fn advise_huge<A>(v: &mut [A]) {
 
 #[cfg(not(target_os = "linux"))]
 fn advise_huge<A>(_: &mut [A]) {}
+
+/// An uninitialised vector of `n` elements for a result that every element of is written
+/// before it is read, advised as [`zeroed`] is. It skips the zero-fill that a reused heap
+/// block would take (`calloc` clears memory it did not get fresh from the kernel): one pass
+/// over the buffer fewer.
+pub(crate) fn uninit<A>(n: usize) -> Vec<MaybeUninit<A>> {
+    let mut v = Vec::with_capacity(n);
+    // SAFETY: `MaybeUninit` needs no initialisation, and the capacity is `n`.
+    unsafe { v.set_len(n) };
+    if std::mem::size_of_val(v.as_slice()) >= HUGE_MIN_BYTES {
+        advise_huge(&mut v);
+    }
+    v
+}
+
+/// `v` as the vector of its values.
+///
+/// # Safety
+/// Every element of `v` has been written.
+pub(crate) unsafe fn assume_init<A>(v: Vec<MaybeUninit<A>>) -> Vec<A> {
+    let mut v = std::mem::ManuallyDrop::new(v);
+    // SAFETY: `MaybeUninit<A>` has `A`'s layout, so the allocation is one of `A`s of the same
+    // length and capacity; the caller vouches for the values.
+    unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<A>(), v.len(), v.capacity()) }
+}
+
+/// `xs` as the values it holds.
+///
+/// # Safety
+/// Every element of `xs` has been written.
+pub(crate) unsafe fn written<A>(xs: &mut [MaybeUninit<A>]) -> &mut [A] {
+    // SAFETY: same layout; the caller vouches for the values.
+    unsafe { &mut *(xs as *mut [MaybeUninit<A>] as *mut [A]) }
+}
+
+/// `xs` seen as slots that may be written.
+///
+/// # Safety
+/// Only values, never `MaybeUninit::uninit()`, are written through the result.
+pub(crate) unsafe fn as_slots<A>(xs: &mut [A]) -> &mut [MaybeUninit<A>] {
+    // SAFETY: same layout; every element stays initialised, as the caller vouches.
+    unsafe { &mut *(xs as *mut [A] as *mut [MaybeUninit<A>]) }
+}

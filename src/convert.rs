@@ -5,9 +5,17 @@ use crate::dtype::{cast, DType, Element, Scalar};
 use crate::op::{with_monoid, Monoid, ScanOp};
 
 fn cast_vec<S: Element, D: Element>(src: &[S]) -> Vec<D> {
-    let mut out = crate::alloc::zeroed(src.len());
-    copy_into(src, &mut out);
-    out
+    cast_vec_with(src, cast)
+}
+
+/// `f` of every element of `src`, into a fresh vector written once.
+fn cast_vec_with<S: Element, D: Element>(src: &[S], f: impl Fn(S) -> D) -> Vec<D> {
+    let mut out = crate::alloc::uninit(src.len());
+    for (d, &s) in out.iter_mut().zip(src) {
+        d.write(f(s));
+    }
+    // SAFETY: `out` has `src`'s length, so every element was written.
+    unsafe { crate::alloc::assume_init(out) }
 }
 
 /// `n` zeros of `dtype` whose pages are not touched yet (see [`crate::alloc::zeroed`]).
@@ -22,11 +30,7 @@ pub(crate) fn cast_data(src: &DataRef<'_>, to: DType) -> Data {
 
 fn cast_vec_nan<S: Element, D: Element>(src: &[S], nan_to: Scalar) -> Vec<D> {
     let r = D::from_scalar(nan_to);
-    let mut out = crate::alloc::zeroed(src.len());
-    for (d, &s) in out.iter_mut().zip(src) {
-        *d = if s.is_nan() { r } else { cast(s) };
-    }
-    out
+    cast_vec_with(src, |s| if s.is_nan() { r } else { cast(s) })
 }
 
 /// [`cast_data`] with every NaN replaced by `nan_to` before the cast.

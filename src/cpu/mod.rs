@@ -1,14 +1,17 @@
 //! The CPU path: every operation of the family, forward or reverse, inclusive or exclusive,
 //! restarting at lane and segment starts.
 //!
-//! Kernels scan the output buffer in place. A source first writes each piece of the input,
-//! cast to the loop dtype (NaN replaced for the nan* scans), into the output just before the
-//! piece is scanned, so casting and scanning share one pass over memory while the piece is in
+//! The output starts uninitialised and every element is written before it is read. Where
+//! the input needs no cast and no NaN replacement, the vector kernels read it directly and
+//! write the output once. Otherwise a source first writes each piece of the input, cast to
+//! the loop dtype (NaN replaced for the nan* scans), into the output just before the piece is
+//! scanned there, so casting and scanning share one pass over memory while the piece is in
 //! the first-level cache. A run (one segment of one lane) along the last axis is scanned in
 //! vectors of eight ([`simd`]): an in-register prefix, then one carry per vector, with a
-//! compensated carry for float sums outside numpy's order; numpy's order, logaddexp and
-//! float16 take the sequential loop. Vectors are counted from each segment's start, so a
-//! float result does not depend on how the lane is cut into pieces or across threads. Long
+//! compensated carry per grain of 32 elements for float sums outside numpy's order; numpy's
+//! order, logaddexp, float16 and float max and min take the sequential loop. Grains are
+//! counted from each segment's start, so a float result does not depend on how the lane is
+//! cut into pieces or across threads. Long
 //! runs of a combine exact in any order may also take fixed blocks: every block reduced in
 //! parallel, then every block scanned in parallel from the running total of the blocks before
 //! it. Along other axes whole rows are combined at once (numpy's order, vectorised across
@@ -18,12 +21,14 @@ mod simd;
 
 use std::any::TypeId;
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use rayon::prelude::*;
 
-use self::simd::{Comp, Level};
+use self::simd::{Comp, Io, Level};
 
+use crate::alloc::{as_slots, written};
 use crate::array::{with_data, Data, DataRef};
 use crate::dtype::{cast, DType, Element};
 use crate::layout::Lanes;
@@ -41,24 +46,36 @@ const BLOCKED_MIN_THREADS: usize = 4;
 /// Elements cast at a time: small enough to stay in the first-level cache until scanned.
 const PIECE: usize = 1 << 11;
 
-/// Where a scan's inputs come from: cast from another array, or already in the output.
+/// Where a scan's inputs come from: cast from another array, or already in the output. The
+/// output may start uninitialised: each piece is read only through what `fill` returns.
 trait Source<A>: Sync {
-    /// Writes input elements `[offset, offset + dst.len())`, in the loop dtype, into `dst`.
-    fn fill(&self, dst: &mut [A], offset: usize);
+    /// Writes input elements `[offset, offset + dst.len())`, in the loop dtype, into `dst`,
+    /// and returns it as values.
+    fn fill<'d>(&self, dst: &'d mut [MaybeUninit<A>], offset: usize) -> &'d mut [A];
+    /// The input itself when it needs no cast and no replacement: the vector kernels then
+    /// read it directly instead of filling the output first.
+    fn direct(&self) -> Option<&[A]> {
+        None
+    }
 }
 
-/// The inputs are the output's own values; NaN is replaced in place for the nan* scans.
+/// The inputs are the output's own values; NaN is replaced in place for the nan* scans. Made
+/// only over an output that holds its values already.
 struct InPlace<A> {
     nan_to: Option<A>,
 }
 
 impl<A: Element> Source<A> for InPlace<A> {
-    fn fill(&self, dst: &mut [A], _: usize) {
+    fn fill<'d>(&self, dst: &'d mut [MaybeUninit<A>], _: usize) -> &'d mut [A] {
+        // SAFETY: an in-place source is made only over initialised data (`scan_data`, the
+        // second pass of `scan_blocked`).
+        let dst = unsafe { written(dst) };
         if let Some(r) = self.nan_to {
             for x in dst.iter_mut().filter(|x| x.is_nan()) {
                 *x = r;
             }
         }
+        dst
     }
 }
 
@@ -70,22 +87,35 @@ struct Cast<'a, S, A> {
 }
 
 impl<S: Element, A: Element> Source<A> for Cast<'_, S, A> {
-    fn fill(&self, dst: &mut [A], offset: usize) {
+    fn fill<'d>(&self, dst: &'d mut [MaybeUninit<A>], offset: usize) -> &'d mut [A] {
         let src = &self.src[offset..offset + dst.len()];
         match self.nan_to {
             Some(r) if S::DTYPE.is_float() => {
                 for (x, &s) in dst.iter_mut().zip(src) {
-                    *x = if s.is_nan() { r } else { cast(s) };
+                    x.write(if s.is_nan() { r } else { cast(s) });
                 }
             }
             _ => {
                 for (x, &s) in dst.iter_mut().zip(src) {
-                    *x = cast(s);
+                    x.write(cast(s));
                 }
             }
         }
+        // SAFETY: every element was written above (`src` has `dst`'s length).
+        unsafe { written(dst) }
+    }
+    fn direct(&self) -> Option<&[A]> {
+        if TypeId::of::<S>() != TypeId::of::<A>() || (self.nan_to.is_some() && S::DTYPE.is_float())
+        {
+            return None;
+        }
+        // SAFETY: `S` and `A` are the same type.
+        Some(unsafe { &*(self.src as *const [S] as *const [A]) })
     }
 }
+
+/// Output elements, written before they are read.
+type Slots<A> = [MaybeUninit<A>];
 
 /// What every kernel of one scan needs.
 struct Job<'a, A> {
@@ -116,13 +146,14 @@ fn scan_at(
     fn run<A: Element>(src: &DataRef<'_>, args: (&Lanes, ScanOp, Order, Level)) -> Vec<A> {
         let (lanes, op, order, level) = args;
         let nan_to = op.nan_to().map(A::from_scalar);
-        // Untouched, huge-page-backed memory: no pass over the buffer before ours.
-        let mut dst = crate::alloc::zeroed(src.len());
+        // Uninitialised, huge-page-backed memory: no pass over the buffer before ours.
+        let mut dst = crate::alloc::uninit(src.len());
         with_data!(DataRef, src, s => {
             let source = Cast { src: s, nan_to };
             scan_with::<A>(&mut dst, lanes, order, op, &source, level);
         });
-        dst
+        // SAFETY: the scan fills every element of its output before scanning it.
+        unsafe { crate::alloc::assume_init(dst) }
     }
     match acc {
         DType::Bool => Data::Bool(run(src, args)),
@@ -146,6 +177,8 @@ pub(crate) fn scan_data(data: &mut Data, lanes: &Lanes, op: ScanOp, order: Order
         let source = InPlace {
             nan_to: op.nan_to().map(A::from_scalar),
         };
+        // SAFETY: the kernels write only values.
+        let v = unsafe { as_slots(v) };
         scan_with::<A>(v, lanes, order, op, &source, Level::detect());
     }
     with_data!(Data, data, v => run(v.as_mut_slice(), lanes, op, order))
@@ -154,7 +187,7 @@ pub(crate) fn scan_data(data: &mut Data, lanes: &Lanes, op: ScanOp, order: Order
 /// [`scan_slice`] with `op`'s monoid; logaddexp takes its running form where the order need
 /// not be numpy's.
 fn scan_with<A: Element>(
-    dst: &mut [A],
+    dst: &mut Slots<A>,
     lanes: &Lanes,
     order: Order,
     op: ScanOp,
@@ -200,7 +233,7 @@ impl Kernel {
 }
 
 fn scan_slice<A: Element, M: Monoid<A>>(
-    dst: &mut [A],
+    dst: &mut Slots<A>,
     lanes: &Lanes,
     order: Order,
     op: ScanOp,
@@ -227,7 +260,7 @@ fn scan_slice<A: Element, M: Monoid<A>>(
 }
 
 fn scan_slice_with<A: Element, M: Monoid<A>, R: Runner<A>>(
-    dst: &mut [A],
+    dst: &mut Slots<A>,
     lanes: &Lanes,
     op: ScanOp,
     fill: &dyn Source<A>,
@@ -295,6 +328,38 @@ trait Runner<A: Element>: Sync {
         exclusive: bool,
         short: bool,
     ) -> Option<Self::State>;
+
+    /// [`Runner::scan`] of `src` into `dst` (of the same length), every element of which it
+    /// writes: by default a copy, then the scan in place.
+    fn scan_from(
+        &self,
+        src: &[A],
+        dst: &mut Slots<A>,
+        carry: Option<Self::State>,
+        reverse: bool,
+        exclusive: bool,
+        short: bool,
+    ) -> Option<Self::State> {
+        scan_copied(self, src, dst, carry, reverse, exclusive, short)
+    }
+}
+
+/// `src` copied into `dst`, then scanned there by `runner`.
+fn scan_copied<A: Element, R: Runner<A> + ?Sized>(
+    runner: &R,
+    src: &[A],
+    dst: &mut Slots<A>,
+    carry: Option<R::State>,
+    reverse: bool,
+    exclusive: bool,
+    short: bool,
+) -> Option<R::State> {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        d.write(s);
+    }
+    // SAFETY: written just above (the lengths agree).
+    let xs = unsafe { written(dst) };
+    runner.scan(xs, carry, reverse, exclusive, short)
 }
 
 /// Runs (segments of a lane) shorter than this take numpy's loop in every order: the tree
@@ -353,7 +418,23 @@ impl<A: Element, M: Monoid<A>> Runner<A> for Vectors<M> {
             return sequential::<A, M>(xs, carry, reverse, exclusive);
         }
         let carry = carry.map(|c| M::value(&c));
-        simd::fold::<A, M>(self.level, xs, carry, reverse, exclusive).map(M::start)
+        simd::fold::<A, M>(self.level, Io::in_place(xs), carry, reverse, exclusive).map(M::start)
+    }
+    fn scan_from(
+        &self,
+        src: &[A],
+        dst: &mut Slots<A>,
+        carry: Option<M::Run>,
+        reverse: bool,
+        exclusive: bool,
+        short: bool,
+    ) -> Option<M::Run> {
+        if short {
+            return scan_copied(self, src, dst, carry, reverse, exclusive, short);
+        }
+        let carry = carry.map(|c| M::value(&c));
+        let io = Io::from(src, dst);
+        simd::fold::<A, M>(self.level, io, carry, reverse, exclusive).map(M::start)
     }
 }
 
@@ -381,43 +462,69 @@ impl<A: Element> Runner<A> for Compensated {
                 lo: <Add as Monoid<A>>::identity(),
             });
         }
+        self.comp(Io::in_place(xs), carry, reverse, exclusive)
+    }
+    fn scan_from(
+        &self,
+        src: &[A],
+        dst: &mut Slots<A>,
+        carry: Option<Comp<A>>,
+        reverse: bool,
+        exclusive: bool,
+        short: bool,
+    ) -> Option<Comp<A>> {
+        if short {
+            return scan_copied(self, src, dst, carry, reverse, exclusive, short);
+        }
+        self.comp(Io::from(src, dst), carry, reverse, exclusive)
+    }
+}
+
+impl Compensated {
+    fn comp<A: Element>(
+        &self,
+        io: Io<'_, A>,
+        carry: Option<Comp<A>>,
+        reverse: bool,
+        exclusive: bool,
+    ) -> Option<Comp<A>> {
         let level = self.level;
-        if let Some(r) = as_float::<A, f32>(xs, carry, |x, c| {
+        let io = match as_float::<A, f32>(io, carry, |x, c| {
             simd::comp(level, x, c, reverse, exclusive)
         }) {
-            return r;
-        }
-        if let Some(r) = as_float::<A, f64>(xs, carry, |x, c| {
+            Ok(r) => return r,
+            Err(io) => io,
+        };
+        let io = match as_float::<A, f64>(io, carry, |x, c| {
             simd::comp(level, x, c, reverse, exclusive)
         }) {
-            return r;
-        }
+            Ok(r) => return r,
+            Err(io) => io,
+        };
         // Not reached ([`Kernel::of`] picks this kernel for float32 and float64 only): an
         // uncompensated carry.
+        type Add = crate::op::Add;
         let carry = carry.map(|c| c.hi);
-        simd::fold::<A, Add>(level, xs, carry, reverse, exclusive).map(|hi| Comp {
+        simd::fold::<A, Add>(level, io, carry, reverse, exclusive).map(|hi| Comp {
             hi,
             lo: <Add as Monoid<A>>::identity(),
         })
     }
 }
 
-/// `f` on `xs` and `carry` seen as `F`, when `A` is `F`.
-fn as_float<A: Element, F: simd::Float>(
-    xs: &mut [A],
+/// `f` on `io` and `carry` seen as `F`, when `A` is `F`; else `io` back.
+fn as_float<'a, A: Element, F: simd::Float>(
+    io: Io<'a, A>,
     carry: Option<Comp<A>>,
-    f: impl FnOnce(&mut [F], Option<Comp<F>>) -> Option<Comp<F>>,
-) -> Option<Option<Comp<A>>> {
-    if TypeId::of::<A>() != TypeId::of::<F>() {
-        return None;
-    }
-    // SAFETY: `A` and `F` are the same type, so the slice and the state are reinterpreted as
-    // themselves.
-    let xs = unsafe { &mut *(xs as *mut [A] as *mut [F]) };
+    f: impl FnOnce(Io<'a, F>, Option<Comp<F>>) -> Option<Comp<F>>,
+) -> Result<Option<Comp<A>>, Io<'a, A>> {
+    let io = io.cast::<F>()?;
+    // SAFETY: `cast` succeeded, so `A` and `F` are the same type and the state is
+    // reinterpreted as itself.
     let carry = carry.map(|c| unsafe { std::mem::transmute_copy::<Comp<A>, Comp<F>>(&c) });
-    let out = f(xs, carry);
+    let out = f(io, carry);
     // SAFETY: as above.
-    Some(out.map(|c| unsafe { std::mem::transmute_copy::<Comp<F>, Comp<A>>(&c) }))
+    Ok(out.map(|c| unsafe { std::mem::transmute_copy::<Comp<F>, Comp<A>>(&c) }))
 }
 
 /// The non-empty segments of a lane of `len` elements, as element ranges.
@@ -433,7 +540,7 @@ fn runs(lanes: &Lanes) -> impl Iterator<Item = Range<usize>> + '_ {
 /// Scans one contiguous lane, segment by segment; with `split`, its segments (or the blocks
 /// of a long one) run in parallel.
 fn scan_lane<A: Element, M: Monoid<A>, R: Runner<A>>(
-    lane: &mut [A],
+    lane: &mut Slots<A>,
     offset: usize,
     job: &Job<A>,
     runner: &R,
@@ -447,8 +554,8 @@ fn scan_lane<A: Element, M: Monoid<A>, R: Runner<A>>(
     }
     // Groups of whole segments of about a block each, so that many short segments make few
     // tasks; a long segment is its own group and is scanned in blocks.
-    let mut groups: Vec<(Range<usize>, &mut [A], bool)> = Vec::new();
-    let mut rest: &mut [A] = lane;
+    let mut groups: Vec<(Range<usize>, &mut Slots<A>, bool)> = Vec::new();
+    let mut rest: &mut Slots<A> = lane;
     let mut consumed = 0usize;
     for r in runs(job.lanes) {
         let alone = long(r.len());
@@ -467,23 +574,30 @@ fn scan_lane<A: Element, M: Monoid<A>, R: Runner<A>>(
         let end = consumed + rest.len();
         groups.push((consumed..end, rest, false));
     }
-    groups.into_par_iter().for_each(|(range, slice, blocked)| {
+    let group = |(range, slice, blocked): (Range<usize>, &mut Slots<A>, bool)| {
         if blocked {
             scan_blocked::<A, M>(slice, offset + range.start, job);
         } else {
             scan_segments::<A, R>(slice, range, offset, job, runner);
         }
-    });
+    };
+    // One group runs here: handing it to the pool costs a thread's wake-up (tens of
+    // microseconds on a busy machine) for nothing.
+    if groups.len() == 1 {
+        groups.into_iter().for_each(group);
+    } else {
+        groups.into_par_iter().for_each(group);
+    }
 }
 
 /// Scans `span`, lane positions `range` (whole segments) of the lane whose first element is
 /// input element `offset`, sequentially in the job's direction. Each piece of the input is
 /// filled once and every segment in it scanned, so short segments cost no call of their own.
-/// A piece that ends inside a segment ends a whole number of vectors from the segment's
-/// start in scan order, so the vectors, and a float result's bits, are the same whatever
-/// the range (and so the thread count).
+/// A piece that ends inside a segment ends a whole number of grains ([`simd::GRAIN`]) from
+/// the segment's start in scan order, so the grains, and a float result's bits, are the same
+/// whatever the range (and so the thread count).
 fn scan_segments<A: Element, R: Runner<A>>(
-    span: &mut [A],
+    span: &mut Slots<A>,
     range: Range<usize>,
     offset: usize,
     job: &Job<A>,
@@ -493,6 +607,7 @@ fn scan_segments<A: Element, R: Runner<A>>(
     let at = |k: usize| offsets[k] as usize;
     let exclusive = job.lanes.exclusive;
     let base = range.start;
+    let direct = job.fill.direct();
     let mut carry: Option<R::State> = None;
     if job.lanes.reverse {
         // `k`: the start of the segment holding `pos - 1`.
@@ -506,23 +621,21 @@ fn scan_segments<A: Element, R: Runner<A>>(
             let j = offsets.partition_point(|&o| (o as usize) <= piece_start);
             if j > 0 && j < offsets.len() && at(j - 1) < piece_start {
                 let end = at(j);
-                let cut = end - (end - piece_start) / simd::W * simd::W;
+                let cut = end - (end - piece_start) / simd::GRAIN * simd::GRAIN;
                 if cut < pos {
                     piece_start = cut;
                 }
             }
-            job.fill.fill(
-                &mut span[piece_start - base..pos - base],
-                offset + piece_start,
-            );
+            let dst = &mut span[piece_start - base..pos - base];
+            let mut piece = Piece::new(job, direct, dst, offset + piece_start);
             while pos > piece_start {
                 while at(k) >= pos {
                     k -= 1;
                 }
                 let stop = at(k).max(piece_start);
                 let short = at(k + 1) - at(k) < SHORT_RUN;
-                let xs = &mut span[stop - base..pos - base];
-                carry = runner.scan(xs, carry, true, exclusive, short);
+                let part = stop - piece_start..pos - piece_start;
+                carry = piece.scan(part, runner, carry, true, exclusive, short);
                 if stop == at(k) {
                     carry = None;
                 }
@@ -539,21 +652,22 @@ fn scan_segments<A: Element, R: Runner<A>>(
             let j = offsets.partition_point(|&o| (o as usize) < piece_end);
             if j > 0 && j < offsets.len() && at(j) > piece_end {
                 let start = at(j - 1);
-                let cut = start + (piece_end - start) / simd::W * simd::W;
+                let cut = start + (piece_end - start) / simd::GRAIN * simd::GRAIN;
                 if cut > pos {
                     piece_end = cut;
                 }
             }
-            job.fill
-                .fill(&mut span[pos - base..piece_end - base], offset + pos);
+            let piece_start = pos;
+            let dst = &mut span[pos - base..piece_end - base];
+            let mut piece = Piece::new(job, direct, dst, offset + pos);
             while pos < piece_end {
                 while at(k) <= pos {
                     k += 1;
                 }
                 let stop = at(k).min(piece_end);
                 let short = at(k) - at(k - 1) < SHORT_RUN;
-                let xs = &mut span[pos - base..stop - base];
-                carry = runner.scan(xs, carry, false, exclusive, short);
+                let part = pos - piece_start..stop - piece_start;
+                carry = piece.scan(part, runner, carry, false, exclusive, short);
                 if stop == at(k) {
                     carry = None;
                 }
@@ -563,10 +677,48 @@ fn scan_segments<A: Element, R: Runner<A>>(
     }
 }
 
+/// One piece of a lane, ready to scan: filled into the output, or (when the input needs no
+/// cast or replacement) read by the kernels straight from the input, so that reading the
+/// input, scanning and writing the output are one pass.
+enum Piece<'a, A> {
+    Filled(&'a mut [A]),
+    Direct(&'a [A], &'a mut Slots<A>),
+}
+
+impl<'a, A: Element> Piece<'a, A> {
+    /// Output slots `dst`, for input elements from `at` on, read from `direct` (the job's
+    /// [`Source::direct`]) where it is given, else filled.
+    fn new(job: &Job<'a, A>, direct: Option<&'a [A]>, dst: &'a mut Slots<A>, at: usize) -> Self {
+        match direct {
+            Some(src) => Piece::Direct(&src[at..at + dst.len()], dst),
+            None => Piece::Filled(job.fill.fill(dst, at)),
+        }
+    }
+
+    /// Scans elements `part` of the piece (see [`Runner::scan`]).
+    fn scan<R: Runner<A>>(
+        &mut self,
+        part: Range<usize>,
+        runner: &R,
+        carry: Option<R::State>,
+        reverse: bool,
+        exclusive: bool,
+        short: bool,
+    ) -> Option<R::State> {
+        match self {
+            Piece::Filled(xs) => runner.scan(&mut xs[part], carry, reverse, exclusive, short),
+            Piece::Direct(src, dst) => {
+                let (src, dst) = (&src[part.clone()], &mut dst[part]);
+                runner.scan_from(src, dst, carry, reverse, exclusive, short)
+            }
+        }
+    }
+}
+
 /// Scans one run (a segment of a lane) in the job's direction, continuing `carry`
 /// (everything before it in scan order).
 fn scan_run<A: Element, R: Runner<A>>(
-    run: &mut [A],
+    run: &mut Slots<A>,
     offset: usize,
     mut carry: Option<R::State>,
     job: &Job<A>,
@@ -579,14 +731,13 @@ fn scan_run<A: Element, R: Runner<A>>(
         let mut end = n;
         while end > 0 {
             let start = end.saturating_sub(PIECE);
-            let piece = &mut run[start..end];
-            fill.fill(piece, offset + start);
+            let piece = fill.fill(&mut run[start..end], offset + start);
             carry = runner.scan(piece, carry, true, exclusive, false);
             end = start;
         }
     } else {
         for (p, piece) in run.chunks_mut(PIECE).enumerate() {
-            fill.fill(piece, offset + p * PIECE);
+            let piece = fill.fill(piece, offset + p * PIECE);
             carry = runner.scan(piece, carry, false, exclusive, false);
         }
     }
@@ -666,7 +817,7 @@ fn fold_run<'a, A: Element, M: Monoid<A>>(mut it: impl Iterator<Item = &'a A>) -
 /// every block filled and reduced in parallel, the running totals in scan order, then every
 /// block scanned in parallel from its running total. The input is read twice, so this pays
 /// only with enough threads to share the second pass ([`BLOCKED_MIN_THREADS`]).
-fn scan_blocked<A: Element, M: Monoid<A>>(run: &mut [A], offset: usize, job: &Job<A>) {
+fn scan_blocked<A: Element, M: Monoid<A>>(run: &mut Slots<A>, offset: usize, job: &Job<A>) {
     let runner = Vectors::<M> {
         level: job.level,
         monoid: PhantomData,
@@ -681,12 +832,13 @@ fn scan_blocked<A: Element, M: Monoid<A>>(run: &mut [A], offset: usize, job: &Jo
             b * BLOCK
         }
     };
-    let sum_block = |(b, block): (usize, &mut [A])| {
+    let sum_block = |(b, block): (usize, &mut Slots<A>)| {
         let start = block_start(b);
         for (p, piece) in block.chunks_mut(PIECE).enumerate() {
             job.fill.fill(piece, offset + start + p * PIECE);
         }
-        reduce::<A, M>(block, reverse)
+        // SAFETY: every piece of the block was filled just above.
+        reduce::<A, M>(unsafe { written(block) }, reverse)
     };
     let sums: Vec<M::Run> = if reverse {
         run.par_rchunks_mut(BLOCK)
@@ -708,9 +860,9 @@ fn scan_blocked<A: Element, M: Monoid<A>>(run: &mut [A], offset: usize, job: &Jo
             before
         })
         .collect();
-    // The blocks already hold the loop dtype.
+    // The blocks already hold their inputs in the loop dtype.
     let filled = InPlace { nan_to: None };
-    let scan_block = |(b, (block, c)): (usize, (&mut [A], Option<M::Run>))| {
+    let scan_block = |(b, (block, c)): (usize, (&mut Slots<A>, Option<M::Run>))| {
         scan_run::<A, _>(block, offset + block_start(b), c, job, &filled, &runner);
     };
     if reverse {
@@ -730,7 +882,7 @@ fn scan_blocked<A: Element, M: Monoid<A>>(run: &mut [A], offset: usize, job: &Jo
 /// combined into the next (the one above, in reverse) along contiguous memory, so every
 /// column keeps numpy's order.
 fn scan_rows<A: Element, M: Monoid<A>>(
-    block: &mut [A],
+    block: &mut Slots<A>,
     offset: usize,
     cols: usize,
     range: Range<usize>,
@@ -742,7 +894,7 @@ fn scan_rows<A: Element, M: Monoid<A>>(
 }
 
 fn scan_row_run<A: Element, M: Monoid<A>>(
-    block: &mut [A],
+    block: &mut Slots<A>,
     offset: usize,
     cols: usize,
     range: Range<usize>,
@@ -754,7 +906,7 @@ fn scan_row_run<A: Element, M: Monoid<A>>(
     let whole = width == cols;
     // Whole rows are cast several at a time; partial rows one segment at a time.
     let per_fill = (PIECE / width).max(1);
-    let fill_rows = |block: &mut [A], lo: usize, hi: usize| {
+    let fill_rows = |block: &mut Slots<A>, lo: usize, hi: usize| {
         if whole {
             job.fill
                 .fill(&mut block[lo * cols..hi * cols], offset + lo * cols);
@@ -780,6 +932,8 @@ fn scan_row_run<A: Element, M: Monoid<A>>(
         for k in 0..take {
             let r = if reverse { hi - 1 - k } else { lo + k };
             let row = &mut block[r * cols + range.start..r * cols + range.end];
+            // SAFETY: rows `lo..hi` of the columns in `range` were filled just above.
+            let row = unsafe { written(row) };
             if done == 0 && k == 0 {
                 runs.extend(row.iter().map(|&x| M::start(x)));
                 if exclusive {
@@ -804,7 +958,7 @@ fn scan_row_run<A: Element, M: Monoid<A>>(
 
 /// [`scan_rows`] of one tall block with its columns split across threads.
 fn scan_rows_split<A: Element, M: Monoid<A>>(
-    block: &mut [A],
+    block: &mut Slots<A>,
     offset: usize,
     cols: usize,
     job: &Job<A>,

@@ -1,15 +1,21 @@
 //! In-register prefix scans: each vector of [`W`] elements is scanned as a tree of log2 W
 //! shift-and-combine steps, then combined with one carry, the running value of everything
 //! before it, so the loop-carried chain is one combine per vector instead of one per element.
+//! The tree scans each half of the vector (four lanes, two steps), then adds the first half's
+//! total to the second: every step is a shuffle within 128 bits or a broadcast, cheaper than
+//! shifting the whole register at each step.
 //!
 //! The logical width is fixed at eight elements whatever the machine's registers hold, so the
 //! tree, and every float's bits, are the same at every instruction-set level: one generic body
 //! is compiled once per level (`#[target_feature]`) and chosen at run time. Float sums take a
 //! compensated carry: the running total as an unevaluated sum `hi + lo`, `lo` collecting the
-//! rounding error of every carry step (Knuth's two-sum), so a prefix is off by the in-vector
-//! tree's few roundings and one final rounding, not by one rounding per element before it.
+//! rounding error of every carry step (Knuth's two-sum), so a prefix is off by a few roundings
+//! of a short local sum and one final rounding, not by one rounding per element before it.
+//! The compensated step is taken once per [`GRAIN`] elements: within a grain the vectors
+//! carry a plain local sum, whose error is bounded by the grain's length, not the run's.
 
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::sync::OnceLock;
 
 use crate::dtype::Element;
@@ -19,6 +25,10 @@ use crate::op::Monoid;
 /// wider types take two registers, narrower ones half of one. Fixed so that the tree does not
 /// depend on the level.
 pub(crate) const W: usize = 8;
+/// Elements per compensated carry step. A run cut into pieces is cut a whole number of
+/// grains from its start, so that the grains, and a float sum's bits, do not depend on the
+/// cuts.
+pub(crate) const GRAIN: usize = 4 * W;
 
 /// An instruction-set level the kernels are compiled for. AVX-512 machines take the AVX2
 /// kernel: with the width fixed for determinism, 512-bit registers would only halve the
@@ -71,25 +81,34 @@ impl Level {
     }
 }
 
-/// The inclusive prefix of one vector in scan order (from the last lane down when `rev`):
-/// step `s` combines every lane with the one `s` before it, the earlier value on the left.
+/// `f(a[i], b[i])` for every lane.
 #[inline(always)]
-fn prefix<A: Element, M: Monoid<A>>(mut v: [A; W], rev: bool) -> [A; W] {
-    let mut s = 1;
-    while s < W {
-        let p = v;
-        for i in 0..W {
-            if rev {
-                if i + s < W {
-                    v[i] = M::combine(p[i + s], p[i]);
-                }
-            } else if i >= s {
-                v[i] = M::combine(p[i - s], p[i]);
-            }
-        }
-        s *= 2;
+fn zip<A: Copy>(a: [A; W], b: [A; W], f: impl Fn(A, A) -> A) -> [A; W] {
+    let mut o = a;
+    for i in 0..W {
+        o[i] = f(a[i], b[i]);
     }
-    v
+    o
+}
+
+/// The inclusive prefix of one vector in scan order (from the last lane down when `rev`):
+/// within each half, step `s` combines every lane with the one `s` before it (the identity
+/// where there is none); then the second half takes the first half's total. The earlier
+/// value is always on the left. Spelled out lane by lane: written as loops over lane
+/// indices, the steps compile to single-lane moves instead of shuffles.
+#[inline(always)]
+fn prefix<A: Element, M: Monoid<A>>(v: [A; W], rev: bool) -> [A; W] {
+    let i = M::identity();
+    let step = |q: [A; W], v: [A; W]| zip(q, v, M::combine);
+    if rev {
+        let v = step([v[1], v[2], v[3], i, v[5], v[6], v[7], i], v);
+        let v = step([v[2], v[3], i, i, v[6], v[7], i, i], v);
+        step([v[4], v[4], v[4], v[4], i, i, i, i], v)
+    } else {
+        let v = step([i, v[0], v[1], v[2], i, v[4], v[5], v[6]], v);
+        let v = step([i, i, v[0], v[1], i, i, v[4], v[5]], v);
+        step([i, i, i, i, v[3], v[3], v[3], v[3]], v)
+    }
 }
 
 /// `p` moved one lane later in scan order, `first` in the first lane: the exclusive prefix.
@@ -122,70 +141,146 @@ trait Step<A> {
     fn step(&mut self, v: &mut [A; W]);
 }
 
-/// Applies `s` to whole vectors in scan order (`start` first unless `started`); returns
-/// whether a run has started.
+/// `s.start(v)` or, once a run has started, `s.step(v)`. (Kernels avoid closures: a closure
+/// is compiled at the baseline level, not inside its caller's `#[target_feature]`.)
 #[inline(always)]
-fn whole<'a, A: Copy + 'a>(
-    chunks: impl Iterator<Item = &'a mut [A]>,
-    s: &mut impl Step<A>,
-    mut started: bool,
-) -> bool {
-    let mut vs = chunks.filter_map(|c| <&mut [A; W]>::try_from(c).ok());
-    if !started {
-        if let Some(v) = vs.next() {
-            s.start(v);
-            started = true;
-        }
+fn each<A>(s: &mut impl Step<A>, v: &mut [A; W], started: bool) {
+    if started {
+        s.step(v)
+    } else {
+        s.start(v)
     }
-    for v in vs {
-        s.step(v);
-    }
-    started
 }
 
-/// Applies `s` to every vector of `xs` in scan order (`start` first unless `started`); a
+/// Where a kernel reads its elements and writes its results: the output itself (a scan in
+/// place), or a separate input of the same length (the output may then start uninitialised;
+/// every element of it is written).
+pub(crate) struct Io<'a, A> {
+    dst: &'a mut [MaybeUninit<A>],
+    src: Option<&'a [A]>,
+}
+
+impl<'a, A: Copy> Io<'a, A> {
+    /// A scan of `xs` in place.
+    pub(crate) fn in_place(xs: &'a mut [A]) -> Self {
+        // SAFETY: kernels write only values through an `Io`.
+        let dst = unsafe { crate::alloc::as_slots(xs) };
+        Io { dst, src: None }
+    }
+
+    /// A scan of `src` into `dst`.
+    pub(crate) fn from(src: &'a [A], dst: &'a mut [MaybeUninit<A>]) -> Self {
+        assert_eq!(
+            src.len(),
+            dst.len(),
+            "a kernel's input and output differ in length"
+        );
+        Io {
+            dst,
+            src: Some(src),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.dst.len()
+    }
+
+    /// `self` as an `Io` of `F`, when `A` is `F`; else `self` back.
+    pub(crate) fn cast<F: 'static>(self) -> Result<Io<'a, F>, Self>
+    where
+        A: 'static,
+    {
+        if std::any::TypeId::of::<A>() != std::any::TypeId::of::<F>() {
+            return Err(self);
+        }
+        // SAFETY: `A` and `F` are the same type, so both slices are reinterpreted as
+        // themselves.
+        let dst = unsafe { &mut *(self.dst as *mut [MaybeUninit<A>] as *mut [MaybeUninit<F>]) };
+        let src = self
+            .src
+            .map(|s| unsafe { &*(s as *const [A] as *const [F]) });
+        Ok(Io { dst, src })
+    }
+
+    /// Elements `at..at + len`.
+    #[inline(always)]
+    fn sub(&mut self, at: usize, len: usize) -> Io<'_, A> {
+        Io {
+            dst: &mut self.dst[at..at + len],
+            src: match self.src {
+                Some(s) => Some(&s[at..at + len]),
+                None => None,
+            },
+        }
+    }
+
+    /// Elements `at..at + len` (at most `W`) as a vector, padded with `pad` in the lanes
+    /// scanned after them.
+    #[inline(always)]
+    fn load(&self, at: usize, len: usize, pad: A, rev: bool) -> [A; W] {
+        let mut v = [pad; W];
+        let lanes = if rev {
+            &mut v[W - len..]
+        } else {
+            &mut v[..len]
+        };
+        match self.src {
+            Some(s) => lanes.copy_from_slice(&s[at..at + len]),
+            None => {
+                let d = &self.dst[at..at + len];
+                // SAFETY: without a separate input the output holds the input: it was made
+                // by `in_place` from initialised elements, and kernels write only values.
+                lanes.copy_from_slice(unsafe { &*(d as *const [MaybeUninit<A>] as *const [A]) })
+            }
+        }
+        v
+    }
+
+    /// The lanes of `v` that [`Io::load`] filled, back into elements `at..at + len`.
+    #[inline(always)]
+    fn store(&mut self, at: usize, len: usize, v: &[A; W], rev: bool) {
+        let lanes = if rev { &v[W - len..] } else { &v[..len] };
+        let d = &mut self.dst[at..at + len];
+        // SAFETY: `d` and `lanes` are `len` elements each and do not overlap (`v` is a
+        // value); writing initialises the slots.
+        unsafe { std::ptr::copy_nonoverlapping(lanes.as_ptr(), d.as_mut_ptr().cast::<A>(), len) }
+    }
+}
+
+/// Applies `s` to every vector of `io` in scan order (`start` first unless `started`); a
 /// short vector (the run's end) is padded with `pad` in lanes scanned after its elements,
 /// which no element's prefix reads.
 #[inline(always)]
-fn vectors<A: Copy, const REV: bool>(xs: &mut [A], pad: A, s: &mut impl Step<A>, started: bool) {
-    let n = xs.len();
+fn vectors<A: Copy, const REV: bool>(
+    io: &mut Io<'_, A>,
+    pad: A,
+    s: &mut impl Step<A>,
+    mut started: bool,
+) {
+    let n = io.len();
+    for k in 0..n / W {
+        let at = if REV { n - (k + 1) * W } else { k * W };
+        let mut v = io.load(at, W, pad, REV);
+        each(s, &mut v, started);
+        started = true;
+        io.store(at, W, &v, REV);
+    }
     let r = n % W;
-    let mut started = started;
-    let each = |s: &mut _, v: &mut [A; W], started: bool| {
-        if started {
-            Step::step(s, v)
-        } else {
-            Step::start(s, v)
-        }
-    };
-    if REV {
-        let (head, body) = xs.split_at_mut(r);
-        started = whole(body.rchunks_exact_mut(W), s, started);
-        if r > 0 {
-            let mut v = [pad; W];
-            v[W - r..].copy_from_slice(head);
-            each(s, &mut v, started);
-            head.copy_from_slice(&v[W - r..]);
-        }
-    } else {
-        let (body, tail) = xs.split_at_mut(n - r);
-        started = whole(body.chunks_exact_mut(W), s, started);
-        if r > 0 {
-            let mut v = [pad; W];
-            v[..r].copy_from_slice(tail);
-            each(s, &mut v, started);
-            tail.copy_from_slice(&v[..r]);
-        }
+    if r > 0 {
+        let at = if REV { 0 } else { n - r };
+        let mut v = io.load(at, r, pad, REV);
+        each(s, &mut v, started);
+        io.store(at, r, &v, REV);
     }
 }
 
-/// The scan of `xs` in place with a plain carry, continuing `carry` (the value of everything
-/// before `xs` in scan order) or, without one, starting from the first element as numpy does.
+/// The scan of `io` with a plain carry, continuing `carry` (the value of everything before
+/// it in scan order) or, without one, starting from the first element as numpy does.
 /// Returns the carry after `xs` (the padding of a short last vector is the identity, which
 /// leaves it exact).
 #[inline(always)]
 fn fold_body<A: Element, M: Monoid<A>>(
-    xs: &mut [A],
+    xs: Io<'_, A>,
     carry: Option<A>,
     rev: bool,
     exclusive: bool,
@@ -200,7 +295,7 @@ fn fold_body<A: Element, M: Monoid<A>>(
 
 #[inline(always)]
 fn fold_dir<A: Element, M: Monoid<A>, const REV: bool, const EXCL: bool>(
-    xs: &mut [A],
+    mut xs: Io<'_, A>,
     carry: Option<A>,
 ) -> Option<A> {
     struct S<A, M, const REV: bool, const EXCL: bool>(A, PhantomData<M>);
@@ -220,15 +315,15 @@ fn fold_dir<A: Element, M: Monoid<A>, const REV: bool, const EXCL: bool>(
             } else {
                 p
             };
-            *v = q.map(|x| M::combine(c, x));
+            *v = zip([c; W], q, M::combine);
             self.0 = M::combine(c, p[last_lane(REV)]);
         }
     }
-    if xs.is_empty() {
+    if xs.len() == 0 {
         return carry;
     }
     let mut s = S::<A, M, REV, EXCL>(carry.unwrap_or_else(M::identity), PhantomData);
-    vectors::<A, REV>(xs, M::identity(), &mut s, carry.is_some());
+    vectors::<A, REV>(&mut xs, M::identity(), &mut s, carry.is_some());
     Some(s.0)
 }
 
@@ -238,12 +333,17 @@ pub(crate) trait Float:
 {
     /// -0.0: the identity of addition, bit for bit.
     const NEG_ZERO: Self;
+    /// The AVX2 form of a compensated grain's vectors.
+    #[cfg(target_arch = "x86_64")]
+    type Avx2: GrainOps<Self>;
     /// Neither infinite nor NaN.
     fn finite(self) -> bool;
 }
 
 impl Float for f32 {
     const NEG_ZERO: f32 = -0.0;
+    #[cfg(target_arch = "x86_64")]
+    type Avx2 = Avx2F32;
     #[inline(always)]
     fn finite(self) -> bool {
         self.is_finite()
@@ -252,6 +352,10 @@ impl Float for f32 {
 
 impl Float for f64 {
     const NEG_ZERO: f64 = -0.0;
+    // The compiler's own vectorisation of the lane-by-lane form is as fast for four lanes
+    // per register.
+    #[cfg(target_arch = "x86_64")]
+    type Avx2 = LaneByLane;
     #[inline(always)]
     fn finite(self) -> bool {
         self.is_finite()
@@ -266,70 +370,246 @@ pub(crate) struct Comp<F> {
     pub(crate) lo: F,
 }
 
-/// [`fold_body`] for float sums with a compensated carry: every element is `hi + (lo + p)`
-/// for its in-vector prefix `p`, and the carry steps by two-sum. The error term of an
-/// infinite or NaN step is dropped (it would be NaN and poison the rest), and a zero error is
-/// -0.0, so that a run of -0.0 stays -0.0 as in numpy's loop.
+/// [`fold_body`] for float sums with a compensated carry: the run is cut into grains of
+/// [`GRAIN`] elements from its start; within a grain the vectors carry a plain local sum `l`,
+/// every element is `hi + (lo + l)`, and after each grain the carry takes the grain's total
+/// by two-sum. The error term of an infinite or NaN step is dropped (it would be NaN and
+/// poison the rest), and a zero error is -0.0, so that a run of -0.0 stays -0.0 as in numpy's
+/// loop. The carry starts as `-0.0 + -0.0`, which adds nothing to any value, bit for bit.
 #[inline(always)]
-fn comp_body<F: Float>(
-    xs: &mut [F],
+fn comp_body<F: Float, K: GrainOps<F>>(
+    xs: Io<'_, F>,
     carry: Option<Comp<F>>,
     rev: bool,
     exclusive: bool,
 ) -> Option<Comp<F>> {
     match (rev, exclusive) {
-        (false, false) => comp_dir::<F, false, false>(xs, carry),
-        (true, false) => comp_dir::<F, true, false>(xs, carry),
-        (false, true) => comp_dir::<F, false, true>(xs, carry),
-        (true, true) => comp_dir::<F, true, true>(xs, carry),
+        (false, false) => comp_dir::<F, K, false, false>(xs, carry),
+        (true, false) => comp_dir::<F, K, true, false>(xs, carry),
+        (false, true) => comp_dir::<F, K, false, true>(xs, carry),
+        (true, true) => comp_dir::<F, K, true, true>(xs, carry),
     }
 }
 
+/// How a grain's vectors are computed: lane by lane (the portable form, which the compiler
+/// vectorises), or with an instruction set's own shuffles. Both do the same operations in the
+/// same order, so they give the same bits.
+pub(crate) trait GrainOps<F: Float> {
+    /// The grain's local sum, as the kernel holds it.
+    type Local: Copy;
+    fn local(x: F) -> Self::Local;
+    fn value(l: Self::Local) -> F;
+    /// One vector `v`: its prefix `p` ([`prefix`]) and `l = local + p`; writes `hi + (lo + l)`
+    /// (exclusive: `l` one lane later in scan order, `before` first) and makes `local` the
+    /// last lane of `l`.
+    ///
+    /// # Safety
+    /// The CPU runs the kernel's instruction set.
+    unsafe fn vector<const REV: bool, const EXCL: bool>(
+        v: &mut [F; W],
+        hi: F,
+        lo: F,
+        local: &mut Self::Local,
+        before: F,
+    );
+}
+
+/// [`GrainOps`] lane by lane.
+pub(crate) struct LaneByLane;
+
+impl<F: Float> GrainOps<F> for LaneByLane {
+    type Local = F;
+    #[inline(always)]
+    fn local(x: F) -> F {
+        x
+    }
+    #[inline(always)]
+    fn value(l: F) -> F {
+        l
+    }
+    #[inline(always)]
+    unsafe fn vector<const REV: bool, const EXCL: bool>(
+        v: &mut [F; W],
+        hi: F,
+        lo: F,
+        local: &mut F,
+        before: F,
+    ) {
+        let p = prefix::<F, crate::op::Add>(*v, REV);
+        let l = zip([*local; W], p, |a, b| a + b);
+        let q = if EXCL { shift(l, before, REV) } else { l };
+        *v = zip([hi; W], zip([lo; W], q, |a, b| a + b), |a, b| a + b);
+        *local = l[last_lane(REV)];
+    }
+}
+
+/// One grain's vectors: the local sum and the carry it is added to.
+struct Grain<F: Float, K: GrainOps<F>, const REV: bool, const EXCL: bool> {
+    carry: Comp<F>,
+    /// The grain's sum so far.
+    local: K::Local,
+    /// Whether the next vector starts the run: an exclusive scan's first value is +0.0,
+    /// numpy's initial value.
+    fresh: bool,
+}
+
+impl<F: Float, K: GrainOps<F>, const REV: bool, const EXCL: bool> Step<F>
+    for Grain<F, K, REV, EXCL>
+{
+    #[inline(always)]
+    fn start(&mut self, v: &mut [F; W]) {
+        self.step(v)
+    }
+    #[inline(always)]
+    fn step(&mut self, v: &mut [F; W]) {
+        let Comp { hi, lo } = self.carry;
+        // The value before the vector, which only an exclusive scan writes.
+        let before = match (EXCL, self.fresh) {
+            (false, _) => F::NEG_ZERO,
+            (true, true) => -F::NEG_ZERO,
+            (true, false) => K::value(self.local),
+        };
+        // SAFETY: a grain of kernel `K` runs only at `K`'s level (`comp`).
+        unsafe { K::vector::<REV, EXCL>(v, hi, lo, &mut self.local, before) };
+        self.fresh = false;
+    }
+}
+
+/// One grain of `comp_dir` (a function, not a closure, so that it is compiled inside the
+/// caller's instruction-set level).
 #[inline(always)]
-fn comp_dir<F: Float, const REV: bool, const EXCL: bool>(
-    xs: &mut [F],
+fn grain<F: Float, K: GrainOps<F>, const REV: bool, const EXCL: bool>(
+    mut xs: Io<'_, F>,
+    g: &mut Grain<F, K, REV, EXCL>,
+) {
+    let zero = F::NEG_ZERO;
+    g.local = K::local(zero);
+    vectors::<F, REV>(&mut xs, zero, g, true);
+    // Two-sum of the carry and the grain's total.
+    let (Comp { hi, lo }, t) = (g.carry, K::value(g.local));
+    let s = hi + t;
+    let b = s - hi;
+    let e = (hi - (s - b)) + (t - b);
+    let e = if e != zero && e.finite() { e } else { zero };
+    g.carry = Comp { hi: s, lo: lo + e };
+}
+
+#[inline(always)]
+fn comp_dir<F: Float, K: GrainOps<F>, const REV: bool, const EXCL: bool>(
+    mut xs: Io<'_, F>,
     carry: Option<Comp<F>>,
 ) -> Option<Comp<F>> {
-    struct S<F, const REV: bool, const EXCL: bool>(Comp<F>);
-    impl<F: Float, const REV: bool, const EXCL: bool> Step<F> for S<F, REV, EXCL> {
-        #[inline(always)]
-        fn start(&mut self, v: &mut [F; W]) {
-            let p = prefix::<F, crate::op::Add>(*v, REV);
-            // The exclusive scan's first value is +0.0, numpy's initial value.
-            *v = if EXCL { shift(p, -F::NEG_ZERO, REV) } else { p };
-            self.0 = Comp {
-                hi: p[last_lane(REV)],
-                lo: F::NEG_ZERO,
-            };
-        }
-        #[inline(always)]
-        fn step(&mut self, v: &mut [F; W]) {
-            let zero = F::NEG_ZERO;
-            let Comp { hi, lo } = self.0;
-            let p = prefix::<F, crate::op::Add>(*v, REV);
-            let t = p[last_lane(REV)];
-            let q = if EXCL { shift(p, zero, REV) } else { p };
-            *v = q.map(|x| hi + (lo + x));
-            let s = hi + t;
-            let b = s - hi;
-            let e = (hi - (s - b)) + (t - b);
-            let e = if e != zero && e.finite() { e } else { zero };
-            self.0 = Comp { hi: s, lo: lo + e };
-        }
-    }
-    if xs.is_empty() {
+    let n = xs.len();
+    if n == 0 {
         return carry;
     }
     let zero = F::NEG_ZERO;
-    let mut s = S::<F, REV, EXCL>(carry.unwrap_or(Comp { hi: zero, lo: zero }));
-    vectors::<F, REV>(xs, zero, &mut s, carry.is_some());
-    Some(s.0)
+    let mut g = Grain::<F, K, REV, EXCL> {
+        carry: carry.unwrap_or(Comp { hi: zero, lo: zero }),
+        local: K::local(zero),
+        fresh: carry.is_none(),
+    };
+    for k in 0..n / GRAIN {
+        let at = if REV { n - (k + 1) * GRAIN } else { k * GRAIN };
+        grain(xs.sub(at, GRAIN), &mut g);
+    }
+    let r = n % GRAIN;
+    if r > 0 {
+        let at = if REV { 0 } else { n - r };
+        grain(xs.sub(at, r), &mut g);
+    }
+    Some(g.carry)
+}
+
+/// [`GrainOps`] for float32 with AVX2 shuffles: the tree's steps are byte shifts within each
+/// 128-bit half (shifting in -0.0, the identity) and one broadcast across halves; the local
+/// sum is held broadcast, so its chain is one addition per vector.
+#[cfg(target_arch = "x86_64")]
+pub(crate) struct Avx2F32;
+
+#[cfg(target_arch = "x86_64")]
+impl GrainOps<f32> for Avx2F32 {
+    type Local = std::arch::x86_64::__m256;
+    #[inline(always)]
+    fn local(x: f32) -> Self::Local {
+        // SAFETY: AVX is implied by AVX2, the level this kernel runs at; `_mm256_set1_ps`
+        // only builds a value.
+        unsafe { std::arch::x86_64::_mm256_set1_ps(x) }
+    }
+    #[inline(always)]
+    fn value(l: Self::Local) -> f32 {
+        // SAFETY: as in `local`; every lane holds the value.
+        unsafe { std::arch::x86_64::_mm256_cvtss_f32(l) }
+    }
+    #[inline(always)]
+    unsafe fn vector<const REV: bool, const EXCL: bool>(
+        v: &mut [f32; W],
+        hi: f32,
+        lo: f32,
+        local: &mut Self::Local,
+        before: f32,
+    ) {
+        // SAFETY: the caller runs this at the AVX2 level.
+        unsafe { avx2_f32_vector::<REV, EXCL>(v, hi, lo, local, before) }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn avx2_f32_vector<const REV: bool, const EXCL: bool>(
+    v: &mut [f32; W],
+    hi: f32,
+    lo: f32,
+    local: &mut std::arch::x86_64::__m256,
+    before: f32,
+) {
+    use std::arch::x86_64::*;
+    let bits = _mm256_castps_si256;
+    let float = _mm256_castsi256_ps;
+    let id = _mm256_set1_ps(-0.0);
+    // SAFETY: `v` is eight floats; unaligned loads and stores.
+    let x = unsafe { _mm256_loadu_ps(v.as_ptr()) };
+    // The steps of `prefix`, each `q + v` with `q` the lanes `s` before (or the identity).
+    let (p, total) = if REV {
+        let p = _mm256_add_ps(float(_mm256_alignr_epi8(bits(id), bits(x), 4)), x);
+        let p = _mm256_add_ps(float(_mm256_alignr_epi8(bits(id), bits(p), 8)), p);
+        let q = _mm256_permute2f128_ps(_mm256_permute_ps(p, 0x00), id, 0x21);
+        let p = _mm256_add_ps(q, p);
+        let t = _mm256_permute_ps(p, 0x00);
+        (p, _mm256_permute2f128_ps(t, t, 0x00))
+    } else {
+        let p = _mm256_add_ps(float(_mm256_alignr_epi8(bits(x), bits(id), 12)), x);
+        let p = _mm256_add_ps(float(_mm256_alignr_epi8(bits(p), bits(id), 8)), p);
+        let q = _mm256_permute2f128_ps(_mm256_permute_ps(p, 0xFF), id, 0x02);
+        let p = _mm256_add_ps(q, p);
+        let t = _mm256_permute_ps(p, 0xFF);
+        (p, _mm256_permute2f128_ps(t, t, 0x11))
+    };
+    let l = _mm256_add_ps(*local, p);
+    let q = if EXCL {
+        let b = _mm256_set1_ps(before);
+        if REV {
+            let s = _mm256_permutevar8x32_ps(l, _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7));
+            _mm256_blend_ps(s, b, 0x80)
+        } else {
+            let s = _mm256_permutevar8x32_ps(l, _mm256_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6));
+            _mm256_blend_ps(s, b, 0x01)
+        }
+    } else {
+        l
+    };
+    let out = _mm256_add_ps(_mm256_set1_ps(hi), _mm256_add_ps(_mm256_set1_ps(lo), q));
+    // SAFETY: as for the load.
+    unsafe { _mm256_storeu_ps(v.as_mut_ptr(), out) };
+    // The last lane of `l`, held broadcast: `local + p[last]`.
+    *local = _mm256_add_ps(*local, total);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn fold_avx2<A: Element, M: Monoid<A>>(
-    xs: &mut [A],
+    xs: Io<'_, A>,
     carry: Option<A>,
     rev: bool,
     exclusive: bool,
@@ -340,18 +620,18 @@ unsafe fn fold_avx2<A: Element, M: Monoid<A>>(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn comp_avx2<F: Float>(
-    xs: &mut [F],
+    xs: Io<'_, F>,
     carry: Option<Comp<F>>,
     rev: bool,
     exclusive: bool,
 ) -> Option<Comp<F>> {
-    comp_body(xs, carry, rev, exclusive)
+    comp_body::<F, F::Avx2>(xs, carry, rev, exclusive)
 }
 
-/// The scan of `xs` in place with one carry per vector, at `level` (see [`fold_body`]).
+/// The scan of `xs` with one carry per vector, at `level` (see [`fold_body`]).
 pub(crate) fn fold<A: Element, M: Monoid<A>>(
     level: Level,
-    xs: &mut [A],
+    xs: Io<'_, A>,
     carry: Option<A>,
     rev: bool,
     exclusive: bool,
@@ -364,16 +644,16 @@ pub(crate) fn fold<A: Element, M: Monoid<A>>(
     }
 }
 
-/// The float sum of `xs` in place with a compensated carry, at `level` (see [`comp_body`]).
+/// The float sum of `xs` with a compensated carry, at `level` (see [`comp_body`]).
 pub(crate) fn comp<F: Float>(
     level: Level,
-    xs: &mut [F],
+    xs: Io<'_, F>,
     carry: Option<Comp<F>>,
     rev: bool,
     exclusive: bool,
 ) -> Option<Comp<F>> {
     match level {
-        Level::Portable => comp_body(xs, carry, rev, exclusive),
+        Level::Portable => comp_body::<F, LaneByLane>(xs, carry, rev, exclusive),
         // SAFETY: as in `fold`.
         #[cfg(target_arch = "x86_64")]
         Level::Avx2 => unsafe { comp_avx2(xs, carry, rev, exclusive) },
@@ -444,37 +724,46 @@ mod tests {
         a.len() == b.len() && a.iter().zip(b).all(|(x, y)| key(x) == key(y))
     }
 
-    /// Every length up to four vectors plus a tail, at every start offset within a vector,
+    /// Every length up to two grains and a vector plus a tail, at every start offset within a vector,
     /// forward and reverse, inclusive and exclusive, with and without a carry: `kernel` at
     /// every level gives the scalar fold's bits (NaN as NaN) and carries its value on.
     fn check<A: Element, M: Monoid<A>, C: Copy + std::fmt::Debug>(
         name: &str,
         data: &[A],
-        kernel: impl Fn(Level, &mut [A], Option<C>, bool, bool) -> Option<C>,
+        kernel: impl Fn(Level, Io<'_, A>, Option<C>, bool, bool) -> Option<C>,
         carry_of: impl Fn(A) -> C,
         value_of: impl Fn(C) -> A,
     ) {
         for level in Level::available() {
             for start in 0..W {
-                for len in 0..=4 * W + 3 {
+                for len in 0..=2 * GRAIN + W + 3 {
                     let xs = &data[start..start + len];
                     for (rev, excl) in [(false, false), (true, false), (false, true), (true, true)]
                     {
                         for carry in [None, Some(data[data.len() - 1])] {
                             let (want, want_c) = scalar::<A, M>(xs, carry, rev, excl);
-                            let mut got = xs.to_vec();
-                            let got_c = kernel(level, &mut got, carry.map(&carry_of), rev, excl)
-                                .map(&value_of);
-                            let ok = same(&got, &want)
-                                && same(
-                                    &got_c.into_iter().collect::<Vec<_>>(),
-                                    &want_c.into_iter().collect::<Vec<_>>(),
+                            let c = carry.map(&carry_of);
+                            // In place, and from the input into uninitialised slots.
+                            let mut inplace = xs.to_vec();
+                            let got_c = kernel(level, Io::in_place(&mut inplace), c, rev, excl);
+                            let mut slots = vec![MaybeUninit::<A>::uninit(); len];
+                            let from_c = kernel(level, Io::from(xs, &mut slots), c, rev, excl);
+                            // SAFETY: the kernel writes every element of its output.
+                            let from = unsafe { crate::alloc::assume_init(slots) };
+                            for (how, got, got_c) in
+                                [("in place", inplace, got_c), ("from", from, from_c)]
+                            {
+                                let ok = same(&got, &want)
+                                    && same(
+                                        &got_c.map(&value_of).into_iter().collect::<Vec<_>>(),
+                                        &want_c.into_iter().collect::<Vec<_>>(),
+                                    );
+                                assert!(
+                                    ok,
+                                    "{name} {level:?} {how} start {start} len {len} rev {rev} \
+                                     exclusive {excl} carry {carry:?}: {got:?} != {want:?}"
                                 );
-                            assert!(
-                                ok,
-                                "{name} {level:?} start {start} len {len} rev {rev} \
-                                 exclusive {excl} carry {carry:?}: {got:?} != {want:?}"
-                            );
+                            }
                         }
                     }
                 }
@@ -484,7 +773,7 @@ mod tests {
 
     /// Exact combines (integers, bool, max and min) on values of every kind.
     fn exact_case<A: Element, M: Monoid<A>>(name: &str) {
-        let data = values::<A>(5 * W + 3, 7);
+        let data = values::<A>(2 * GRAIN + 2 * W + 3, 7);
         check::<A, M, A>(name, &data, fold::<A, M>, |c| c, |c| c);
     }
 
@@ -530,19 +819,19 @@ mod tests {
     /// The compensated sum and the vector product of floats, against the scalar fold.
     fn float_case<F: Float>(name: &str) {
         for seed in [3, 11] {
-            let sums = exact_floats::<F>(5 * W + 3, false, seed);
+            let sums = exact_floats::<F>(2 * GRAIN + 2 * W + 3, false, seed);
             let comp_of = |c: F| Comp {
                 hi: c,
                 lo: F::NEG_ZERO,
             };
             check::<F, Add, Comp<F>>(name, &sums, comp::<F>, comp_of, |c| c.hi + c.lo);
-            let prods = exact_floats::<F>(5 * W + 3, true, seed);
+            let prods = exact_floats::<F>(2 * GRAIN + 2 * W + 3, true, seed);
             check::<F, Mul, F>(name, &prods, fold::<F, Mul>, |c| c, |c| c);
         }
         // A run of -0.0 sums to -0.0, as numpy's loop does.
         for len in 1..3 * W {
             let mut v = vec![F::NEG_ZERO; len];
-            comp(Level::detect(), &mut v, None, false, false);
+            comp(Level::detect(), Io::in_place(&mut v), None, false, false);
             assert!(same(&v, &vec![F::NEG_ZERO; len]), "{name}: -0.0 * {len}");
         }
     }
