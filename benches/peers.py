@@ -15,6 +15,8 @@ runs the same function (cumsum, cumprod, nancumsum, nancumprod, maximum.accumula
 cummax, minimum.accumulate for cummin, logaddexp.accumulate for logcumsumexp). `--preset wall`
 is the CPU path's table: float32 and int64, 1-D 2^16 to 2^26, (4096, 4096) along each axis,
 (2^22, 8) along axis 0 and (8, 2^22) along axis 1, cumsum, cumprod and cummax, CPU rows only.
+`--preset widen` is the narrow inputs' cumsum (bool, int8, int16 and int32 into int64; int64 and
+float16 beside them), 1-D 2^20 and 2^24, CPU rows only.
 
 It runs `gpuscan bench --json` (the binary given by --bin, else `cargo run --release --quiet --`)
 with the case options it was given (--sizes, --dtype, --shape, --axis, --repeats, --device,
@@ -27,7 +29,8 @@ counterpart of gpuscan's gpu-resident row).
 
 One table follows: each gpuscan row (copy rows excepted: they compute no cumsum) with its
 G elements/s, numpy's and torch's (or -) on that case, a memory copy's (numpy copying the same
-bytes into a new array, the floor of any scan that returns a new array), the ratios
+bytes into a new array, the floor of any scan that returns a new array; numpy's cast into the
+result's dtype where that is wider than the input's), the ratios
 gpuscan/numpy, gpuscan/torch and gpuscan/memcpy (above 1: gpuscan is faster), and for float
 sums the largest relative error over all prefixes, gpuscan's and numpy's, against a float64
 scan of the same input.
@@ -72,6 +75,13 @@ PRESETS = {
         "dtype": "float32,int64",
         "shapes": "4096x4096:0,1 4194304x8:0 8x4194304:1",
         "op": "cumsum,cumprod,cummax",
+        "device": "cpu",
+    },
+    "widen": {
+        "sizes": "2^20,2^24",
+        "dtype": "bool,int8,int16,int32,int64,float16",
+        "shape": "none",
+        "op": "cumsum",
         "device": "cpu",
     },
 }
@@ -190,10 +200,13 @@ def numpy_error(op, a, axis):
     return float(np.nanmax(err[np.isfinite(err)]))
 
 
-def time_copy(a, repeats):
-    """A plain memory copy of the same bytes into a new array: the floor of any cumsum that
-    returns a new array (it too must read every byte, write every byte and fault the pages in)."""
-    return median_seconds(lambda: a.copy(), repeats)
+def time_copy(op, a, repeats):
+    """A plain memory copy of the same bytes into a new array: the floor of any scan that
+    returns a new array (it too must read every byte, write every byte and fault the pages in).
+    Where the scan's result is wider than its input (int8 into int64 for cumsum), the copy is
+    numpy's cast into the result's dtype, which reads the input and writes the result's bytes."""
+    result = numpy_op(op, a[:1], None).dtype
+    return median_seconds(lambda: a.astype(result), repeats)
 
 
 def time_torch(torch, a, axis, repeats):
@@ -247,7 +260,7 @@ def main():
         n = a.size
         np_s = time_numpy(op, a, axis, repeats)
         torch_s = time_torch(torch, a, axis, repeats) if torch and op == "cumsum" else None
-        copy_s = time_copy(a, repeats)
+        copy_s = time_copy(op, a, repeats)
         peers[(op, dtype, shape, axis)] = (
             n / np_s / 1e9,
             n / torch_s / 1e9 if torch_s else None,
@@ -264,7 +277,8 @@ def main():
         "%s on %s" % (torch.__version__, torch.cuda.get_device_name()) if torch else why_not,
     ))
     print("float order: %s; G elements/s, medians; ratios above 1: gpuscan is faster; "
-          "memcpy: numpy copying the same bytes into a new array" % adapter.get("order", "fast"))
+          "memcpy: numpy copying the same bytes into a new array (a cast where the result is "
+          "wider)" % adapter.get("order", "fast"))
     print()
     row = "%-28s %-8s %-15s %10s %10s %10s %10s %14s %14s %15s %11s %11s"
     print(row % (

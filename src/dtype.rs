@@ -319,6 +319,19 @@ pub trait Element:
     /// +0.0 (IEEE 754-2019 `minimum`).
     #[doc(hidden)]
     fn min_of(self, x: Self) -> Self;
+    /// [`Element::max_of`] of two values neither of which is NaN: for floats, comparisons
+    /// and selects that vectorise, where `max_of`'s NaN branches do not.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn max_ordered(self, x: Self) -> Self {
+        self.max_of(x)
+    }
+    /// [`Element::min_of`] of two values neither of which is NaN (see `max_ordered`).
+    #[doc(hidden)]
+    #[inline(always)]
+    fn min_ordered(self, x: Self) -> Self {
+        self.min_of(x)
+    }
     /// numpy's `logaddexp` (floats only: the scan family never asks it of an integer).
     #[doc(hidden)]
     fn logaddexp(self, x: Self) -> Self;
@@ -503,6 +516,20 @@ macro_rules! float_element {
                 } else {
                     <$t>::from_bits(self.to_bits() | x.to_bits())
                 }
+            }
+            #[inline(always)]
+            fn max_ordered(self, x: Self) -> Self {
+                // Each select alone is a vector max; where the values are equal the two
+                // picks differ only for zeros of both signs, which the `and` settles.
+                let a = if self > x { self } else { x };
+                let b = if x > self { x } else { self };
+                <$t>::from_bits(a.to_bits() & b.to_bits())
+            }
+            #[inline(always)]
+            fn min_ordered(self, x: Self) -> Self {
+                let a = if self < x { self } else { x };
+                let b = if x < self { x } else { self };
+                <$t>::from_bits(a.to_bits() | b.to_bits())
             }
             #[inline(always)]
             fn logaddexp(self, x: Self) -> Self {

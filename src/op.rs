@@ -174,6 +174,15 @@ pub(crate) trait Monoid<A: Element>: Copy + Send + Sync + 'static {
         Self::identity()
     }
     fn combine(a: A, b: A) -> A;
+    /// `combine` of two values neither of which is NaN. The vector kernels take it, and
+    /// take `combine` lane by lane for a vector that holds a NaN.
+    #[inline(always)]
+    fn ordered(a: A, b: A) -> A {
+        Self::combine(a, b)
+    }
+    /// Whether `ordered` differs from `combine` where there is a NaN: float max and min,
+    /// whose first NaN also absorbs every later value.
+    const ORDERED: bool = false;
     /// Whether the interleaved partial sums of the fast order apply: only where combining
     /// out of order cannot change which NaN comes out (addition's partials are summed as a
     /// tree; max and min keep the first NaN only in order).
@@ -290,6 +299,11 @@ impl<A: Element> Monoid<A> for Max {
     fn combine(a: A, b: A) -> A {
         a.max_of(b)
     }
+    #[inline(always)]
+    fn ordered(a: A, b: A) -> A {
+        a.max_ordered(b)
+    }
+    const ORDERED: bool = true;
     folds!();
 }
 
@@ -302,6 +316,11 @@ impl<A: Element> Monoid<A> for Min {
     fn combine(a: A, b: A) -> A {
         a.min_of(b)
     }
+    #[inline(always)]
+    fn ordered(a: A, b: A) -> A {
+        a.min_ordered(b)
+    }
+    const ORDERED: bool = true;
     folds!();
 }
 

@@ -9,12 +9,11 @@
 //! the first-level cache. A run (one segment of one lane) along the last axis is scanned in
 //! vectors of eight ([`simd`]): an in-register prefix, then one carry per vector, with a
 //! compensated carry per grain of 32 elements for float sums outside numpy's order; numpy's
-//! order, logaddexp, float16 and float max and min take the sequential loop. Grains are
-//! counted from each segment's start, so a float result does not depend on how the lane is
-//! cut into pieces or across threads. Long
-//! runs of a combine exact in any order may also take fixed blocks: every block reduced in
-//! parallel, then every block scanned in parallel from the running total of the blocks before
-//! it. Along other axes whole rows are combined at once (numpy's order, vectorised across
+//! order, logaddexp and float16 take the sequential loop. Grains are counted from each
+//! segment's start, so a float result does not depend on how the lane is cut into pieces or
+//! across threads. Long runs of a combine exact in any order may also take fixed blocks:
+//! every block reduced in parallel, then every block scanned in parallel from the running
+//! total of the blocks before it. Along other axes whole rows are combined at once (numpy's order, vectorised across
 //! lanes). A reverse scan walks every run from its end, so no flipped copy is made.
 
 mod simd;
@@ -204,13 +203,11 @@ fn scan_with<A: Element>(
 #[derive(Copy, Clone, PartialEq, Eq)]
 enum Kernel {
     /// numpy's loop, one combine per element: numpy's order for float sums and products,
-    /// logaddexp, float16 (whose arithmetic goes through float32 element by element), and
-    /// float max and min, whose NaN and signed-zero rules compile to branches that a tree
-    /// of comparisons mispredicts (2^24 float32 in vectors: 3.2 times the compensated sum's
-    /// time in the same run, where the loop's branches are predicted).
+    /// logaddexp, and float16 (whose arithmetic goes through float32 element by element).
     Sequential,
-    /// In-register prefixes with one carry per vector: integers and bool, exact in any
-    /// order, and float products in the fast and wide orders.
+    /// In-register prefixes with one carry per vector: integers, bool, and float max and
+    /// min, exact in any order (a float vector that holds a NaN is combined lane by lane, with
+    /// numpy's NaN rules), and float products in the fast and wide orders.
     Vectors,
     /// In-register prefixes with a compensated carry: float32 and float64 sums in the fast
     /// and wide orders.
@@ -224,7 +221,7 @@ impl Kernel {
             Combine::LogAddExp => Kernel::Sequential,
             _ if dtype == DType::Float16 => Kernel::Sequential,
             _ if !dtype.is_float() => Kernel::Vectors,
-            Combine::Max | Combine::Min => Kernel::Sequential,
+            Combine::Max | Combine::Min => Kernel::Vectors,
             _ if order == Order::Exact => Kernel::Sequential,
             Combine::Add if float => Kernel::Compensated,
             _ => Kernel::Vectors,

@@ -19,7 +19,7 @@ use std::mem::MaybeUninit;
 use std::sync::OnceLock;
 
 use crate::dtype::Element;
-use crate::op::Monoid;
+use crate::op::{Max, Min, Monoid};
 
 /// Elements per vector. Eight float32 fill an AVX2 register (two SSE2 or NEON registers);
 /// wider types take two registers, narrower ones half of one. Fixed so that the tree does not
@@ -98,8 +98,13 @@ fn zip<A: Copy>(a: [A; W], b: [A; W], f: impl Fn(A, A) -> A) -> [A; W] {
 /// indices, the steps compile to single-lane moves instead of shuffles.
 #[inline(always)]
 fn prefix<A: Element, M: Monoid<A>>(v: [A; W], rev: bool) -> [A; W] {
-    let i = M::identity();
-    let step = |q: [A; W], v: [A; W]| zip(q, v, M::combine);
+    prefix_by(v, rev, M::identity(), M::combine)
+}
+
+/// [`prefix`] with identity `i` and combine `f`.
+#[inline(always)]
+fn prefix_by<A: Copy>(v: [A; W], rev: bool, i: A, f: impl Fn(A, A) -> A + Copy) -> [A; W] {
+    let step = |q: [A; W], v: [A; W]| zip(q, v, f);
     if rev {
         let v = step([v[1], v[2], v[3], i, v[5], v[6], v[7], i], v);
         let v = step([v[2], v[3], i, i, v[6], v[7], i, i], v);
@@ -275,56 +280,130 @@ fn vectors<A: Copy, const REV: bool>(
 }
 
 /// The scan of `io` with a plain carry, continuing `carry` (the value of everything before
-/// it in scan order) or, without one, starting from the first element as numpy does.
-/// Returns the carry after `xs` (the padding of a short last vector is the identity, which
-/// leaves it exact).
+/// it in scan order) or, without one, starting from the first element as numpy does; each
+/// vector as `K` scans it. Returns the carry after `xs` (the padding of a short last vector
+/// is the identity, which leaves it exact).
 #[inline(always)]
-fn fold_body<A: Element, M: Monoid<A>>(
+fn fold_body<A: Element, M: Monoid<A>, K: TreeOps<A, M>>(
     xs: Io<'_, A>,
     carry: Option<A>,
     rev: bool,
     exclusive: bool,
 ) -> Option<A> {
     match (rev, exclusive) {
-        (false, false) => fold_dir::<A, M, false, false>(xs, carry),
-        (true, false) => fold_dir::<A, M, true, false>(xs, carry),
-        (false, true) => fold_dir::<A, M, false, true>(xs, carry),
-        (true, true) => fold_dir::<A, M, true, true>(xs, carry),
+        (false, false) => fold_dir::<A, M, K, false, false>(xs, carry),
+        (true, false) => fold_dir::<A, M, K, true, false>(xs, carry),
+        (false, true) => fold_dir::<A, M, K, false, true>(xs, carry),
+        (true, true) => fold_dir::<A, M, K, true, true>(xs, carry),
+    }
+}
+
+/// How [`fold_body`] scans one vector: lane by lane (the portable form, which the compiler
+/// vectorises), or with an instruction set's own shuffles. Both do the same combines in the
+/// same order.
+pub(crate) trait TreeOps<A: Element, M: Monoid<A>> {
+    /// `v` scanned with `M::ordered` after `carry` (none: the run's first vector, whose
+    /// exclusive scan starts with `M::empty()`); returns the carry after `v`.
+    ///
+    /// # Safety
+    /// The CPU runs the kernel's instruction set.
+    unsafe fn vector<const REV: bool, const EXCL: bool>(v: &mut [A; W], carry: Option<A>) -> A;
+}
+
+impl<A: Element, M: Monoid<A>> TreeOps<A, M> for LaneByLane {
+    #[inline(always)]
+    unsafe fn vector<const REV: bool, const EXCL: bool>(v: &mut [A; W], carry: Option<A>) -> A {
+        let p = prefix_by(*v, REV, M::identity(), M::ordered);
+        let last = p[last_lane(REV)];
+        let Some(c) = carry else {
+            *v = if EXCL { shift(p, M::empty(), REV) } else { p };
+            return last;
+        };
+        let q = if EXCL {
+            shift(p, M::identity(), REV)
+        } else {
+            p
+        };
+        *v = zip([c; W], q, M::ordered);
+        M::ordered(c, last)
     }
 }
 
 #[inline(always)]
-fn fold_dir<A: Element, M: Monoid<A>, const REV: bool, const EXCL: bool>(
+fn fold_dir<A: Element, M: Monoid<A>, K: TreeOps<A, M>, const REV: bool, const EXCL: bool>(
     mut xs: Io<'_, A>,
     carry: Option<A>,
 ) -> Option<A> {
-    struct S<A, M, const REV: bool, const EXCL: bool>(A, PhantomData<M>);
-    impl<A: Element, M: Monoid<A>, const REV: bool, const EXCL: bool> Step<A> for S<A, M, REV, EXCL> {
+    struct S<A, M, K, const REV: bool, const EXCL: bool>(A, PhantomData<(M, K)>);
+    impl<A: Element, M: Monoid<A>, K: TreeOps<A, M>, const REV: bool, const EXCL: bool> Step<A>
+        for S<A, M, K, REV, EXCL>
+    {
         #[inline(always)]
         fn start(&mut self, v: &mut [A; W]) {
-            let p = prefix::<A, M>(*v, REV);
-            *v = if EXCL { shift(p, M::empty(), REV) } else { p };
-            self.0 = p[last_lane(REV)];
+            self.0 = if M::ORDERED && any_nan(v) {
+                in_order::<A, M, REV, EXCL>(v, None)
+            } else {
+                // SAFETY: a fold of kernel `K` runs only at `K`'s level (`fold`).
+                unsafe { K::vector::<REV, EXCL>(v, None) }
+            };
         }
         #[inline(always)]
         fn step(&mut self, v: &mut [A; W]) {
             let c = self.0;
-            let p = prefix::<A, M>(*v, REV);
-            let q = if EXCL {
-                shift(p, M::identity(), REV)
+            self.0 = if M::ORDERED && c.is_nan() {
+                // A NaN carry is every later value, inclusive or exclusive.
+                *v = [c; W];
+                c
+            } else if M::ORDERED && any_nan(v) {
+                in_order::<A, M, REV, EXCL>(v, Some(c))
             } else {
-                p
+                // SAFETY: as in `start`.
+                unsafe { K::vector::<REV, EXCL>(v, Some(c)) }
             };
-            *v = zip([c; W], q, M::combine);
-            self.0 = M::combine(c, p[last_lane(REV)]);
         }
     }
     if xs.len() == 0 {
         return carry;
     }
-    let mut s = S::<A, M, REV, EXCL>(carry.unwrap_or_else(M::identity), PhantomData);
+    let mut s = S::<A, M, K, REV, EXCL>(carry.unwrap_or_else(M::identity), PhantomData);
     vectors::<A, REV>(&mut xs, M::identity(), &mut s, carry.is_some());
     Some(s.0)
+}
+
+/// Whether a lane of `v` is NaN (one comparison and a mask test per vector).
+#[inline(always)]
+fn any_nan<A: Element>(v: &[A; W]) -> bool {
+    let mut nan = false;
+    for x in v {
+        nan |= x.is_nan();
+    }
+    nan
+}
+
+/// `v` scanned lane by lane in scan order with `combine`, continuing `carry` (none: the
+/// run's first vector); returns the carry after it. The padding of a short vector is the
+/// identity, which leaves the carry as it was.
+#[inline(always)]
+fn in_order<A: Element, M: Monoid<A>, const REV: bool, const EXCL: bool>(
+    v: &mut [A; W],
+    carry: Option<A>,
+) -> A {
+    let mut c = carry;
+    for k in 0..W {
+        let i = if REV { W - 1 - k } else { k };
+        let x = v[i];
+        let next = match c {
+            Some(c) => M::combine(c, x),
+            None => x,
+        };
+        v[i] = match (EXCL, c) {
+            (false, _) => next,
+            (true, Some(c)) => c,
+            (true, None) => M::empty(),
+        };
+        c = Some(next);
+    }
+    c.unwrap_or_else(M::identity)
 }
 
 /// A float the compensated sum runs on.
@@ -414,7 +493,7 @@ pub(crate) trait GrainOps<F: Float> {
     );
 }
 
-/// [`GrainOps`] lane by lane.
+/// [`GrainOps`] and [`TreeOps`] lane by lane.
 pub(crate) struct LaneByLane;
 
 impl<F: Float> GrainOps<F> for LaneByLane {
@@ -606,15 +685,150 @@ unsafe fn avx2_f32_vector<const REV: bool, const EXCL: bool>(
     *local = _mm256_add_ps(*local, total);
 }
 
+/// [`TreeOps`] for float32 max and min with AVX2: the shuffles of [`Avx2F32`]'s tree, each
+/// combine two vector maxima (minima) of the operands both ways round, whose bitwise and
+/// (or) settles zeros of both signs as [`Monoid::ordered`] does.
+#[cfg(target_arch = "x86_64")]
+impl TreeOps<f32, Max> for Avx2F32 {
+    #[inline(always)]
+    unsafe fn vector<const REV: bool, const EXCL: bool>(
+        v: &mut [f32; W],
+        carry: Option<f32>,
+    ) -> f32 {
+        // SAFETY: the caller runs this at the AVX2 level.
+        unsafe { avx2_f32_extreme::<true, REV, EXCL>(v, carry) }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl TreeOps<f32, Min> for Avx2F32 {
+    #[inline(always)]
+    unsafe fn vector<const REV: bool, const EXCL: bool>(
+        v: &mut [f32; W],
+        carry: Option<f32>,
+    ) -> f32 {
+        // SAFETY: as for `Max`.
+        unsafe { avx2_f32_extreme::<false, REV, EXCL>(v, carry) }
+    }
+}
+
+/// `a` and `b` combined by max (`MAX`) or min, as [`Monoid::ordered`] combines them.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn fold_avx2<A: Element, M: Monoid<A>>(
+#[inline]
+fn avx2_extreme<const MAX: bool>(
+    a: std::arch::x86_64::__m256,
+    b: std::arch::x86_64::__m256,
+) -> std::arch::x86_64::__m256 {
+    use std::arch::x86_64::*;
+    if MAX {
+        _mm256_and_ps(_mm256_max_ps(a, b), _mm256_max_ps(b, a))
+    } else {
+        _mm256_or_ps(_mm256_min_ps(a, b), _mm256_min_ps(b, a))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn avx2_f32_extreme<const MAX: bool, const REV: bool, const EXCL: bool>(
+    v: &mut [f32; W],
+    carry: Option<f32>,
+) -> f32 {
+    use std::arch::x86_64::*;
+    let bits = _mm256_castps_si256;
+    let float = _mm256_castsi256_ps;
+    let f = avx2_extreme::<MAX>;
+    // The identity, also the empty scan's value: -inf for max, +inf for min.
+    let id = _mm256_set1_ps(if MAX {
+        f32::NEG_INFINITY
+    } else {
+        f32::INFINITY
+    });
+    // SAFETY: `v` is eight floats; unaligned loads and stores.
+    let x = unsafe { _mm256_loadu_ps(v.as_ptr()) };
+    let (p, total) = if REV {
+        let p = f(float(_mm256_alignr_epi8(bits(id), bits(x), 4)), x);
+        let p = f(float(_mm256_alignr_epi8(bits(id), bits(p), 8)), p);
+        let p = f(
+            _mm256_permute2f128_ps(_mm256_permute_ps(p, 0x00), id, 0x21),
+            p,
+        );
+        let t = _mm256_permute_ps(p, 0x00);
+        (p, _mm256_permute2f128_ps(t, t, 0x00))
+    } else {
+        let p = f(float(_mm256_alignr_epi8(bits(x), bits(id), 12)), x);
+        let p = f(float(_mm256_alignr_epi8(bits(p), bits(id), 8)), p);
+        let p = f(
+            _mm256_permute2f128_ps(_mm256_permute_ps(p, 0xFF), id, 0x02),
+            p,
+        );
+        let t = _mm256_permute_ps(p, 0xFF);
+        (p, _mm256_permute2f128_ps(t, t, 0x11))
+    };
+    let q = if EXCL {
+        if REV {
+            let s = _mm256_permutevar8x32_ps(p, _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7));
+            _mm256_blend_ps(s, id, 0x80)
+        } else {
+            let s = _mm256_permutevar8x32_ps(p, _mm256_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6));
+            _mm256_blend_ps(s, id, 0x01)
+        }
+    } else {
+        p
+    };
+    // Without a carry the identity stands in: combined with a value that is not NaN, it
+    // gives the value, and in an exclusive scan's first lane it is the empty scan's value.
+    let c = _mm256_set1_ps(carry.unwrap_or(if MAX {
+        f32::NEG_INFINITY
+    } else {
+        f32::INFINITY
+    }));
+    // SAFETY: as for the load.
+    unsafe { _mm256_storeu_ps(v.as_mut_ptr(), f(c, q)) };
+    _mm256_cvtss_f32(f(c, total))
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn fold_avx2<A: Element, M: Monoid<A>, K: TreeOps<A, M>>(
     xs: Io<'_, A>,
     carry: Option<A>,
     rev: bool,
     exclusive: bool,
 ) -> Option<A> {
-    fold_body::<A, M>(xs, carry, rev, exclusive)
+    fold_body::<A, M, K>(xs, carry, rev, exclusive)
+}
+
+/// [`fold`] of float32 max or min at the AVX2 level, when `A` is `f32` and `M` one of them;
+/// else `xs` back.
+///
+/// # Safety
+/// The CPU has AVX2.
+#[cfg(target_arch = "x86_64")]
+unsafe fn fold_avx2_f32<'a, A: Element, M: Monoid<A>>(
+    xs: Io<'a, A>,
+    carry: Option<A>,
+    rev: bool,
+    exclusive: bool,
+) -> Result<Option<A>, Io<'a, A>> {
+    use std::any::TypeId;
+    let max = TypeId::of::<M>() == TypeId::of::<Max>();
+    if !max && TypeId::of::<M>() != TypeId::of::<Min>() {
+        return Err(xs);
+    }
+    let xs = xs.cast::<f32>()?;
+    // SAFETY: `cast` succeeded, so `A` is `f32`, and each value is reinterpreted as itself;
+    // the caller has AVX2.
+    let carry = carry.map(|c| unsafe { std::mem::transmute_copy::<A, f32>(&c) });
+    let out = unsafe {
+        if max {
+            fold_avx2::<f32, Max, Avx2F32>(xs, carry, rev, exclusive)
+        } else {
+            fold_avx2::<f32, Min, Avx2F32>(xs, carry, rev, exclusive)
+        }
+    };
+    Ok(out.map(|c| unsafe { std::mem::transmute_copy::<f32, A>(&c) }))
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -637,10 +851,15 @@ pub(crate) fn fold<A: Element, M: Monoid<A>>(
     exclusive: bool,
 ) -> Option<A> {
     match level {
-        Level::Portable => fold_body::<A, M>(xs, carry, rev, exclusive),
-        // SAFETY: `Level::Avx2` is only made where the CPU has AVX2 (`Level::available`).
+        Level::Portable => fold_body::<A, M, LaneByLane>(xs, carry, rev, exclusive),
         #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => unsafe { fold_avx2::<A, M>(xs, carry, rev, exclusive) },
+        // SAFETY: `Level::Avx2` is only made where the CPU has AVX2 (`Level::available`).
+        Level::Avx2 => unsafe {
+            match fold_avx2_f32::<A, M>(xs, carry, rev, exclusive) {
+                Ok(out) => out,
+                Err(xs) => fold_avx2::<A, M, LaneByLane>(xs, carry, rev, exclusive),
+            }
+        },
     }
 }
 
@@ -663,7 +882,7 @@ pub(crate) fn comp<F: Float>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::op::{Add, Max, Min, Mul};
+    use crate::op::{Add, Mul};
 
     /// The plain sequential scan of `xs` in scan order, continuing `carry`.
     fn scalar<A: Element, M: Monoid<A>>(
@@ -714,8 +933,17 @@ mod tests {
 
     fn same<A: Element>(a: &[A], b: &[A]) -> bool {
         // Bits, through the scalar (NaN equal to NaN; signed zeros apart).
+        equal(a, b, false)
+    }
+
+    /// Bit for bit, NaN's bits included.
+    fn same_bits<A: Element>(a: &[A], b: &[A]) -> bool {
+        equal(a, b, true)
+    }
+
+    fn equal<A: Element>(a: &[A], b: &[A], nan_bits: bool) -> bool {
         let key = |x: &A| match x.to_scalar() {
-            crate::dtype::Scalar::Float(f) if f.is_nan() => u64::MAX,
+            crate::dtype::Scalar::Float(f) if f.is_nan() && !nan_bits => u64::MAX,
             crate::dtype::Scalar::Float(f) => f.to_bits(),
             crate::dtype::Scalar::Int(i) => i as u64,
             crate::dtype::Scalar::UInt(u) => u,
@@ -730,6 +958,7 @@ mod tests {
     fn check<A: Element, M: Monoid<A>, C: Copy + std::fmt::Debug>(
         name: &str,
         data: &[A],
+        same: fn(&[A], &[A]) -> bool,
         kernel: impl Fn(Level, Io<'_, A>, Option<C>, bool, bool) -> Option<C>,
         carry_of: impl Fn(A) -> C,
         value_of: impl Fn(C) -> A,
@@ -774,7 +1003,7 @@ mod tests {
     /// Exact combines (integers, bool, max and min) on values of every kind.
     fn exact_case<A: Element, M: Monoid<A>>(name: &str) {
         let data = values::<A>(2 * GRAIN + 2 * W + 3, 7);
-        check::<A, M, A>(name, &data, fold::<A, M>, |c| c, |c| c);
+        check::<A, M, A>(name, &data, same, fold::<A, M>, |c| c, |c| c);
     }
 
     macro_rules! exact {
@@ -824,9 +1053,9 @@ mod tests {
                 hi: c,
                 lo: F::NEG_ZERO,
             };
-            check::<F, Add, Comp<F>>(name, &sums, comp::<F>, comp_of, |c| c.hi + c.lo);
+            check::<F, Add, Comp<F>>(name, &sums, same, comp::<F>, comp_of, |c| c.hi + c.lo);
             let prods = exact_floats::<F>(2 * GRAIN + 2 * W + 3, true, seed);
-            check::<F, Mul, F>(name, &prods, fold::<F, Mul>, |c| c, |c| c);
+            check::<F, Mul, F>(name, &prods, same, fold::<F, Mul>, |c| c, |c| c);
         }
         // A run of -0.0 sums to -0.0, as numpy's loop does.
         for len in 1..3 * W {
@@ -834,6 +1063,53 @@ mod tests {
             comp(Level::detect(), Io::in_place(&mut v), None, false, false);
             assert!(same(&v, &vec![F::NEG_ZERO; len]), "{name}: -0.0 * {len}");
         }
+    }
+
+    /// Float max and min where NaN is rare, so that the tree of ordered combines runs: signed
+    /// zeros, infinities and the first NaN's bits (of two, with different signs and payloads)
+    /// come out as numpy's loop gives them. The values of the max are at most zero, so that
+    /// its running value sits at zeros of both signs; the min's are their negations.
+    fn extreme_case<F: Float>(name: &str) {
+        let n = 2 * GRAIN + 2 * W + 3;
+        let nans = [0x7ff8_4000_0000_0000u64, 0xfff8_2000_0000_0000];
+        let lows: Vec<f64> = values::<i64>(n, 13)
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| match i {
+                _ if i == n / 2 - 5 => f64::INFINITY,
+                _ if i % 11 == 4 => f64::NEG_INFINITY,
+                _ => match k % 5 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    _ => -((k % 3).abs() as f64),
+                },
+            })
+            .collect();
+        for (max, sign) in [(true, 1.0), (false, -1.0)] {
+            let data: Vec<F> = lows
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    let v = match i {
+                        _ if i == n / 2 => f64::from_bits(nans[0]),
+                        _ if i == n / 2 + 3 => f64::from_bits(nans[1]),
+                        _ => sign * v,
+                    };
+                    F::from_scalar(crate::dtype::Scalar::Float(v))
+                })
+                .collect();
+            if max {
+                check::<F, Max, F>(name, &data, same_bits, fold::<F, Max>, |c| c, |c| c);
+            } else {
+                check::<F, Min, F>(name, &data, same_bits, fold::<F, Min>, |c| c, |c| c);
+            }
+        }
+    }
+
+    #[test]
+    fn float_extremes_keep_numpy_bits() {
+        extreme_case::<f32>("f32");
+        extreme_case::<f64>("f64");
     }
 
     #[test]
