@@ -19,7 +19,7 @@ use std::mem::MaybeUninit;
 use std::sync::OnceLock;
 
 use crate::dtype::Element;
-use crate::op::{Max, Min, Monoid};
+use crate::op::{Add, Max, Min, Monoid};
 
 /// Elements per vector. Eight float32 fill an AVX2 register (two SSE2 or NEON registers);
 /// wider types take two registers, narrower ones half of one. Fixed so that the tree does not
@@ -302,15 +302,32 @@ fn fold_body<A: Element, M: Monoid<A>, K: TreeOps<A, M>>(
 /// vectorises), or with an instruction set's own shuffles. Both do the same combines in the
 /// same order.
 pub(crate) trait TreeOps<A: Element, M: Monoid<A>> {
+    /// The carry as the kernel holds it (a broadcast register: then the loop-carried chain
+    /// is one combine per vector, with no move between register files).
+    type Carry: Copy;
+    fn carry(x: A) -> Self::Carry;
+    fn value(c: Self::Carry) -> A;
     /// `v` scanned with `M::ordered` after `carry` (none: the run's first vector, whose
     /// exclusive scan starts with `M::empty()`); returns the carry after `v`.
     ///
     /// # Safety
     /// The CPU runs the kernel's instruction set.
-    unsafe fn vector<const REV: bool, const EXCL: bool>(v: &mut [A; W], carry: Option<A>) -> A;
+    unsafe fn vector<const REV: bool, const EXCL: bool>(
+        v: &mut [A; W],
+        carry: Option<Self::Carry>,
+    ) -> Self::Carry;
 }
 
 impl<A: Element, M: Monoid<A>> TreeOps<A, M> for LaneByLane {
+    type Carry = A;
+    #[inline(always)]
+    fn carry(x: A) -> A {
+        x
+    }
+    #[inline(always)]
+    fn value(c: A) -> A {
+        c
+    }
     #[inline(always)]
     unsafe fn vector<const REV: bool, const EXCL: bool>(v: &mut [A; W], carry: Option<A>) -> A {
         let p = prefix_by(*v, REV, M::identity(), M::ordered);
@@ -334,14 +351,17 @@ fn fold_dir<A: Element, M: Monoid<A>, K: TreeOps<A, M>, const REV: bool, const E
     mut xs: Io<'_, A>,
     carry: Option<A>,
 ) -> Option<A> {
-    struct S<A, M, K, const REV: bool, const EXCL: bool>(A, PhantomData<(M, K)>);
+    struct S<A: Element, M: Monoid<A>, K: TreeOps<A, M>, const REV: bool, const EXCL: bool>(
+        K::Carry,
+        PhantomData<M>,
+    );
     impl<A: Element, M: Monoid<A>, K: TreeOps<A, M>, const REV: bool, const EXCL: bool> Step<A>
         for S<A, M, K, REV, EXCL>
     {
         #[inline(always)]
         fn start(&mut self, v: &mut [A; W]) {
             self.0 = if M::ORDERED && any_nan(v) {
-                in_order::<A, M, REV, EXCL>(v, None)
+                K::carry(in_order::<A, M, REV, EXCL>(v, None))
             } else {
                 // SAFETY: a fold of kernel `K` runs only at `K`'s level (`fold`).
                 unsafe { K::vector::<REV, EXCL>(v, None) }
@@ -350,24 +370,29 @@ fn fold_dir<A: Element, M: Monoid<A>, K: TreeOps<A, M>, const REV: bool, const E
         #[inline(always)]
         fn step(&mut self, v: &mut [A; W]) {
             let c = self.0;
-            self.0 = if M::ORDERED && c.is_nan() {
-                // A NaN carry is every later value, inclusive or exclusive.
-                *v = [c; W];
-                c
-            } else if M::ORDERED && any_nan(v) {
-                in_order::<A, M, REV, EXCL>(v, Some(c))
-            } else {
-                // SAFETY: as in `start`.
-                unsafe { K::vector::<REV, EXCL>(v, Some(c)) }
-            };
+            if M::ORDERED {
+                let value = K::value(c);
+                if value.is_nan() {
+                    // A NaN carry is every later value, inclusive or exclusive.
+                    *v = [value; W];
+                    return;
+                }
+                if any_nan(v) {
+                    self.0 = K::carry(in_order::<A, M, REV, EXCL>(v, Some(value)));
+                    return;
+                }
+            }
+            // SAFETY: as in `start`.
+            self.0 = unsafe { K::vector::<REV, EXCL>(v, Some(c)) };
         }
     }
     if xs.len() == 0 {
         return carry;
     }
-    let mut s = S::<A, M, K, REV, EXCL>(carry.unwrap_or_else(M::identity), PhantomData);
+    let c = K::carry(carry.unwrap_or_else(M::identity));
+    let mut s = S::<A, M, K, REV, EXCL>(c, PhantomData);
     vectors::<A, REV>(&mut xs, M::identity(), &mut s, carry.is_some());
-    Some(s.0)
+    Some(K::value(s.0))
 }
 
 /// Whether a lane of `v` is NaN (one comparison and a mask test per vector).
@@ -689,28 +714,34 @@ unsafe fn avx2_f32_vector<const REV: bool, const EXCL: bool>(
 /// combine two vector maxima (minima) of the operands both ways round, whose bitwise and
 /// (or) settles zeros of both signs as [`Monoid::ordered`] does.
 #[cfg(target_arch = "x86_64")]
-impl TreeOps<f32, Max> for Avx2F32 {
-    #[inline(always)]
-    unsafe fn vector<const REV: bool, const EXCL: bool>(
-        v: &mut [f32; W],
-        carry: Option<f32>,
-    ) -> f32 {
-        // SAFETY: the caller runs this at the AVX2 level.
-        unsafe { avx2_f32_extreme::<true, REV, EXCL>(v, carry) }
-    }
+macro_rules! avx2_f32_extreme_ops {
+    ($m:ty, $max:expr) => {
+        impl TreeOps<f32, $m> for Avx2F32 {
+            type Carry = std::arch::x86_64::__m256;
+            #[inline(always)]
+            fn carry(x: f32) -> Self::Carry {
+                <Avx2F32 as GrainOps<f32>>::local(x)
+            }
+            #[inline(always)]
+            fn value(c: Self::Carry) -> f32 {
+                <Avx2F32 as GrainOps<f32>>::value(c)
+            }
+            #[inline(always)]
+            unsafe fn vector<const REV: bool, const EXCL: bool>(
+                v: &mut [f32; W],
+                carry: Option<Self::Carry>,
+            ) -> Self::Carry {
+                // SAFETY: the caller runs this at the AVX2 level.
+                unsafe { avx2_f32_extreme::<$max, REV, EXCL>(v, carry) }
+            }
+        }
+    };
 }
 
 #[cfg(target_arch = "x86_64")]
-impl TreeOps<f32, Min> for Avx2F32 {
-    #[inline(always)]
-    unsafe fn vector<const REV: bool, const EXCL: bool>(
-        v: &mut [f32; W],
-        carry: Option<f32>,
-    ) -> f32 {
-        // SAFETY: as for `Max`.
-        unsafe { avx2_f32_extreme::<false, REV, EXCL>(v, carry) }
-    }
-}
+avx2_f32_extreme_ops!(Max, true);
+#[cfg(target_arch = "x86_64")]
+avx2_f32_extreme_ops!(Min, false);
 
 /// `a` and `b` combined by max (`MAX`) or min, as [`Monoid::ordered`] combines them.
 #[cfg(target_arch = "x86_64")]
@@ -733,8 +764,8 @@ fn avx2_extreme<const MAX: bool>(
 #[inline]
 unsafe fn avx2_f32_extreme<const MAX: bool, const REV: bool, const EXCL: bool>(
     v: &mut [f32; W],
-    carry: Option<f32>,
-) -> f32 {
+    carry: Option<std::arch::x86_64::__m256>,
+) -> std::arch::x86_64::__m256 {
     use std::arch::x86_64::*;
     let bits = _mm256_castps_si256;
     let float = _mm256_castsi256_ps;
@@ -779,14 +810,10 @@ unsafe fn avx2_f32_extreme<const MAX: bool, const REV: bool, const EXCL: bool>(
     };
     // Without a carry the identity stands in: combined with a value that is not NaN, it
     // gives the value, and in an exclusive scan's first lane it is the empty scan's value.
-    let c = _mm256_set1_ps(carry.unwrap_or(if MAX {
-        f32::NEG_INFINITY
-    } else {
-        f32::INFINITY
-    }));
+    let c = carry.unwrap_or(id);
     // SAFETY: as for the load.
     unsafe { _mm256_storeu_ps(v.as_mut_ptr(), f(c, q)) };
-    _mm256_cvtss_f32(f(c, total))
+    f(c, total)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -800,35 +827,136 @@ unsafe fn fold_avx2<A: Element, M: Monoid<A>, K: TreeOps<A, M>>(
     fold_body::<A, M, K>(xs, carry, rev, exclusive)
 }
 
-/// [`fold`] of float32 max or min at the AVX2 level, when `A` is `f32` and `M` one of them;
-/// else `xs` back.
+/// [`TreeOps`] for int64 and uint64 sums with AVX2: eight lanes in two registers of four,
+/// each scanned by a shift within its 128-bit halves and a broadcast across them, the second
+/// register (in scan order) then taking the first's total. Integer sums wrap and are exact, so
+/// the tree's order is free; an exclusive scan is the inclusive one less each element.
+#[cfg(target_arch = "x86_64")]
+pub(crate) struct Avx2I64;
+
+#[cfg(target_arch = "x86_64")]
+macro_rules! avx2_i64_sum_ops {
+    ($t:ty) => {
+        impl TreeOps<$t, Add> for Avx2I64 {
+            type Carry = std::arch::x86_64::__m256i;
+            #[inline(always)]
+            fn carry(x: $t) -> Self::Carry {
+                // SAFETY: AVX is implied by AVX2, the level this kernel runs at; the broadcast
+                // only builds a value.
+                unsafe { std::arch::x86_64::_mm256_set1_epi64x(x as i64) }
+            }
+            #[inline(always)]
+            fn value(c: Self::Carry) -> $t {
+                use std::arch::x86_64::*;
+                // SAFETY: as in `carry`; every lane holds the value.
+                unsafe { _mm_cvtsi128_si64(_mm256_castsi256_si128(c)) as $t }
+            }
+            #[inline(always)]
+            unsafe fn vector<const REV: bool, const EXCL: bool>(
+                v: &mut [$t; W],
+                carry: Option<Self::Carry>,
+            ) -> Self::Carry {
+                // Wrapping sums have the same bits signed or not.
+                let v = bytemuck::cast_mut::<[$t; W], [i64; W]>(v);
+                // SAFETY: the caller runs this at the AVX2 level.
+                unsafe { avx2_i64_sum::<REV, EXCL>(v, carry) }
+            }
+        }
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+avx2_i64_sum_ops!(i64);
+#[cfg(target_arch = "x86_64")]
+avx2_i64_sum_ops!(u64);
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn avx2_i64_sum<const REV: bool, const EXCL: bool>(
+    v: &mut [i64; W],
+    carry: Option<std::arch::x86_64::__m256i>,
+) -> std::arch::x86_64::__m256i {
+    use std::arch::x86_64::*;
+    // SAFETY: `v` is eight int64s; unaligned loads and stores.
+    let (x0, x1) = unsafe {
+        let p = v.as_ptr().cast::<__m256i>();
+        (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1)))
+    };
+    let (p0, p1) = (avx2_i64_four::<REV>(x0), avx2_i64_four::<REV>(x1));
+    let c = carry.unwrap_or(_mm256_setzero_si256());
+    // The register scanned first, and its total (broadcast) added to the other.
+    let (p0, p1) = if REV {
+        (_mm256_add_epi64(p0, _mm256_permute4x64_epi64(p1, 0x00)), p1)
+    } else {
+        (p0, _mm256_add_epi64(p1, _mm256_permute4x64_epi64(p0, 0xFF)))
+    };
+    let (o0, o1) = (_mm256_add_epi64(c, p0), _mm256_add_epi64(c, p1));
+    // The vector's total, broadcast, and the carry after it: one addition on the chain.
+    let total = if REV {
+        _mm256_permute4x64_epi64(p0, 0x00)
+    } else {
+        _mm256_permute4x64_epi64(p1, 0xFF)
+    };
+    let (o0, o1) = if EXCL {
+        (_mm256_sub_epi64(o0, x0), _mm256_sub_epi64(o1, x1))
+    } else {
+        (o0, o1)
+    };
+    // SAFETY: as for the loads.
+    unsafe {
+        let p = v.as_mut_ptr().cast::<__m256i>();
+        _mm256_storeu_si256(p, o0);
+        _mm256_storeu_si256(p.add(1), o1);
+    }
+    _mm256_add_epi64(c, total)
+}
+
+/// The inclusive scan of one register of four int64 lanes (from the last when `REV`): each lane
+/// takes the one before it within its 128-bit half, then the second half in scan order takes
+/// the first half's total.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn avx2_i64_four<const REV: bool>(x: std::arch::x86_64::__m256i) -> std::arch::x86_64::__m256i {
+    use std::arch::x86_64::*;
+    let zero = _mm256_setzero_si256();
+    if REV {
+        let p = _mm256_add_epi64(x, _mm256_alignr_epi8(zero, x, 8));
+        _mm256_add_epi64(
+            p,
+            _mm256_blend_epi32(_mm256_permute4x64_epi64(p, 0xAA), zero, 0xF0),
+        )
+    } else {
+        let p = _mm256_add_epi64(x, _mm256_alignr_epi8(x, zero, 8));
+        _mm256_add_epi64(
+            p,
+            _mm256_blend_epi32(zero, _mm256_permute4x64_epi64(p, 0x55), 0xF0),
+        )
+    }
+}
+
+/// [`fold`] at the AVX2 level through kernel `K`, when `A` is `B` and `M` is `N`; else `xs`
+/// back.
 ///
 /// # Safety
 /// The CPU has AVX2.
 #[cfg(target_arch = "x86_64")]
-unsafe fn fold_avx2_f32<'a, A: Element, M: Monoid<A>>(
+unsafe fn fold_avx2_as<'a, A: Element, M: Monoid<A>, B: Element, N: Monoid<B>, K: TreeOps<B, N>>(
     xs: Io<'a, A>,
     carry: Option<A>,
     rev: bool,
     exclusive: bool,
 ) -> Result<Option<A>, Io<'a, A>> {
-    use std::any::TypeId;
-    let max = TypeId::of::<M>() == TypeId::of::<Max>();
-    if !max && TypeId::of::<M>() != TypeId::of::<Min>() {
+    if std::any::TypeId::of::<M>() != std::any::TypeId::of::<N>() {
         return Err(xs);
     }
-    let xs = xs.cast::<f32>()?;
-    // SAFETY: `cast` succeeded, so `A` is `f32`, and each value is reinterpreted as itself;
-    // the caller has AVX2.
-    let carry = carry.map(|c| unsafe { std::mem::transmute_copy::<A, f32>(&c) });
-    let out = unsafe {
-        if max {
-            fold_avx2::<f32, Max, Avx2F32>(xs, carry, rev, exclusive)
-        } else {
-            fold_avx2::<f32, Min, Avx2F32>(xs, carry, rev, exclusive)
-        }
-    };
-    Ok(out.map(|c| unsafe { std::mem::transmute_copy::<f32, A>(&c) }))
+    let xs = xs.cast::<B>()?;
+    // SAFETY: `cast` succeeded, so `A` is `B`, and each value is reinterpreted as itself; the
+    // caller has AVX2.
+    let carry = carry.map(|c| unsafe { std::mem::transmute_copy::<A, B>(&c) });
+    let out = unsafe { fold_avx2::<B, N, K>(xs, carry, rev, exclusive) };
+    Ok(out.map(|c| unsafe { std::mem::transmute_copy::<B, A>(&c) }))
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -855,10 +983,25 @@ pub(crate) fn fold<A: Element, M: Monoid<A>>(
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Level::Avx2` is only made where the CPU has AVX2 (`Level::available`).
         Level::Avx2 => unsafe {
-            match fold_avx2_f32::<A, M>(xs, carry, rev, exclusive) {
-                Ok(out) => out,
-                Err(xs) => fold_avx2::<A, M, LaneByLane>(xs, carry, rev, exclusive),
-            }
+            // The kernels written for this level, then the lane-by-lane form.
+            let (c, r, e) = (carry, rev, exclusive);
+            let xs = match fold_avx2_as::<A, M, f32, Max, Avx2F32>(xs, c, r, e) {
+                Ok(out) => return out,
+                Err(xs) => xs,
+            };
+            let xs = match fold_avx2_as::<A, M, f32, Min, Avx2F32>(xs, c, r, e) {
+                Ok(out) => return out,
+                Err(xs) => xs,
+            };
+            let xs = match fold_avx2_as::<A, M, i64, Add, Avx2I64>(xs, c, r, e) {
+                Ok(out) => return out,
+                Err(xs) => xs,
+            };
+            let xs = match fold_avx2_as::<A, M, u64, Add, Avx2I64>(xs, c, r, e) {
+                Ok(out) => return out,
+                Err(xs) => xs,
+            };
+            fold_avx2::<A, M, LaneByLane>(xs, c, r, e)
         },
     }
 }
@@ -882,7 +1025,7 @@ pub(crate) fn comp<F: Float>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::op::{Add, Mul};
+    use crate::op::Mul;
 
     /// The plain sequential scan of `xs` in scan order, continuing `carry`.
     fn scalar<A: Element, M: Monoid<A>>(
