@@ -89,10 +89,23 @@ fn main() -> Result<(), gpuscan::Error> {
     Ok(())
 }
 
-/// A copy of `v`'s bytes into a new buffer, as numpy's `copy` makes.
+/// A copy of `v`'s bytes into a new buffer, as numpy's `copy` makes: on Linux, a buffer of
+/// 4 MiB or more is advised to be huge pages before it is written, as numpy and the scan's
+/// output are, so that both pay the same page faults.
 fn bytemuck_copy<T: Copy>(v: &[T]) -> Vec<u8> {
     let bytes = std::mem::size_of_val(v);
     let mut out = Vec::<u8>::with_capacity(bytes);
+    #[cfg(target_os = "linux")]
+    if bytes >= 4 << 20 {
+        const HUGE: usize = 2 << 20;
+        let start = out.as_mut_ptr() as usize;
+        let (begin, end) = (start.next_multiple_of(HUGE), (start + bytes) / HUGE * HUGE);
+        if end > begin {
+            // SAFETY: the range lies inside `out`'s allocation; the advice changes only how
+            // the kernel backs it.
+            unsafe { libc::madvise(begin as *mut libc::c_void, end - begin, libc::MADV_HUGEPAGE) };
+        }
+    }
     // SAFETY: `out` has room for `bytes` bytes, which the copy initialises.
     unsafe {
         std::ptr::copy_nonoverlapping(v.as_ptr() as *const u8, out.as_mut_ptr(), bytes);
