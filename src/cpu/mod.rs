@@ -13,8 +13,9 @@
 //! segment's start, so a float result does not depend on how the lane is cut into pieces or
 //! across threads. Long runs of a combine exact in any order may also take fixed blocks:
 //! every block reduced in parallel, then every block scanned in parallel from the running
-//! total of the blocks before it. Along other axes whole rows are combined at once (numpy's order, vectorised across
-//! lanes). A reverse scan walks every run from its end, so no flipped copy is made.
+//! total of the blocks before it. Along other axes whole rows are combined at once (numpy's
+//! order, vectorised across lanes). A reverse scan walks every run from its end, so no
+//! flipped copy is made.
 
 mod simd;
 

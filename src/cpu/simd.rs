@@ -299,8 +299,8 @@ fn fold_body<A: Element, M: Monoid<A>, K: TreeOps<A, M>>(
 }
 
 /// How [`fold_body`] scans one vector: lane by lane (the portable form, which the compiler
-/// vectorises), or with an instruction set's own shuffles. Both do the same combines in the
-/// same order.
+/// vectorises), or with an instruction set's own shuffles. All give the same bits: the same
+/// combines in the same order, or, for integer sums (exact), in an order of their own.
 pub(crate) trait TreeOps<A: Element, M: Monoid<A>> {
     /// The carry as the kernel holds it (a broadcast register: then the loop-carried chain
     /// is one combine per vector, with no move between register files).
