@@ -1,7 +1,8 @@
 //! The CPU path against a memory copy of the same bytes into a new buffer (the floor of any
 //! scan that returns a new array), timed alternately in one process so that a shared machine's
 //! load hits both alike: for each case, the fastest of `REPEATS` runs of each, and their ratio
-//! (copy time / scan time: 1 is the wall).
+//! (copy time / scan time: 1 is the wall). `into ms` is the same scan into an existing array
+//! (`scan_into`), whose pages are in place already.
 //!
 //! `cargo run --release --example cpu_wall [-- REPEATS]`
 use std::time::Instant;
@@ -37,8 +38,8 @@ fn main() -> Result<(), gpuscan::Error> {
     ];
     println!("fastest of {repeats}; ratio = copy time / scan time");
     println!(
-        "{:<24} {:<8} {:<8} {:>10} {:>10} {:>6}",
-        "case", "dtype", "op", "scan ms", "copy ms", "ratio"
+        "{:<24} {:<8} {:<8} {:>10} {:>10} {:>6} {:>10}",
+        "case", "dtype", "op", "scan ms", "copy ms", "ratio", "into ms"
     );
     for (shape, axis) in shapes {
         let n: usize = shape.iter().product();
@@ -62,6 +63,10 @@ fn main() -> Result<(), gpuscan::Error> {
                 .device(Device::Cpu);
                 let mut scan_s = f64::INFINITY;
                 let mut copy_s = f64::INFINITY;
+                let mut out = ctx.scan(&a, &scan)?;
+                let into_s = fastest(repeats, || {
+                    std::hint::black_box(ctx.scan_into(&a, &mut out, &scan).ok());
+                });
                 for _ in 0..repeats {
                     scan_s = scan_s.min(fastest(1, || {
                         std::hint::black_box(ctx.scan(&a, &scan).ok());
@@ -75,13 +80,14 @@ fn main() -> Result<(), gpuscan::Error> {
                     }));
                 }
                 println!(
-                    "{:<24} {:<8} {:<8} {:>10.3} {:>10.3} {:>6.2}",
+                    "{:<24} {:<8} {:<8} {:>10.3} {:>10.3} {:>6.2} {:>10.3}",
                     format!("{shape:?} axis {axis:?}"),
                     dtype,
                     name,
                     scan_s * 1e3,
                     copy_s * 1e3,
-                    copy_s / scan_s
+                    copy_s / scan_s,
+                    into_s * 1e3
                 );
             }
         }

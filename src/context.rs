@@ -648,6 +648,19 @@ impl Context {
         let acc = options
             .op
             .loop_dtype(a.dtype(), options.dtype, Some(out.dtype()))?;
+        let work = working_dtype(acc, options.order, options.op);
+        let direct = out.dtype() == acc && work == acc && call.initial_axis.is_none();
+        if direct && !self.use_gpu(work, call.lanes.geometry.len(), options)? {
+            // The CPU path cannot fail once the call is checked: it writes `out` directly.
+            cpu::scan_into(
+                a.data(),
+                out.data_mut(),
+                &call.lanes,
+                options.op,
+                options.order,
+            );
+            return Ok(());
+        }
         // The result is complete before `out` is written, so an error leaves `out` untouched.
         let data = self
             .accumulate(a.data(), acc, &call.lanes, options, wait)

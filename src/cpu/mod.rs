@@ -29,7 +29,7 @@ use rayon::prelude::*;
 use self::simd::{Comp, Io, Level};
 
 use crate::alloc::{as_slots, written};
-use crate::array::{with_data, Data, DataRef};
+use crate::array::{with_data, Data, DataMut, DataRef};
 use crate::dtype::{cast, DType, Element};
 use crate::layout::Lanes;
 use crate::op::{with_monoid, Combine, LogSumExp, Monoid, ScanOp};
@@ -143,15 +143,10 @@ fn scan_at(
     level: Level,
 ) -> Data {
     let args = (lanes, op, order, level);
-    fn run<A: Element>(src: &DataRef<'_>, args: (&Lanes, ScanOp, Order, Level)) -> Vec<A> {
-        let (lanes, op, order, level) = args;
-        let nan_to = op.nan_to().map(A::from_scalar);
+    fn run<A: Element>(src: &DataRef<'_>, args: Args<'_>) -> Vec<A> {
         // Uninitialised, huge-page-backed memory: no pass over the buffer before ours.
         let mut dst = crate::alloc::uninit(src.len());
-        with_data!(DataRef, src, s => {
-            let source = Cast { src: s, nan_to };
-            scan_with::<A>(&mut dst, lanes, order, op, &source, level);
-        });
+        scan_slots(src, &mut dst, args);
         // SAFETY: the scan fills every element of its output before scanning it.
         unsafe { crate::alloc::assume_init(dst) }
     }
@@ -169,6 +164,35 @@ fn scan_at(
         DType::Float32 => Data::Float32(run(src, args)),
         DType::Float64 => Data::Float64(run(src, args)),
     }
+}
+
+/// What a scan of data is asked: its lanes, operation, order and kernels.
+type Args<'a> = (&'a Lanes, ScanOp, Order, Level);
+
+/// `src` cast to `A` and scanned into `dst` (of its length), every element of which is
+/// written.
+fn scan_slots<A: Element>(src: &DataRef<'_>, dst: &mut Slots<A>, args: Args<'_>) {
+    let (lanes, op, order, level) = args;
+    let nan_to = op.nan_to().map(A::from_scalar);
+    with_data!(DataRef, src, s => {
+        let source = Cast { src: s, nan_to };
+        scan_with::<A>(dst, lanes, order, op, &source, level);
+    });
+}
+
+/// [`scan`] into `dst`, which holds `src.len()` elements of the loop dtype already (a caller's
+/// `out`): its pages are in place, so the scan writes them without the faults (and the
+/// kernel's zeroing) of a fresh buffer.
+pub(crate) fn scan_into(
+    src: &DataRef<'_>,
+    dst: &mut DataMut<'_>,
+    lanes: &Lanes,
+    op: ScanOp,
+    order: Order,
+) {
+    let args = (lanes, op, order, Level::detect());
+    // SAFETY: the kernels write only values into the slots.
+    with_data!(DataMut, dst, d => scan_slots(src, unsafe { as_slots(d) }, args))
 }
 
 /// Scans data that already holds the loop dtype, in place.
