@@ -984,24 +984,17 @@ pub(crate) fn fold<A: Element, M: Monoid<A>>(
         // SAFETY: `Level::Avx2` is only made where the CPU has AVX2 (`Level::available`).
         Level::Avx2 => unsafe {
             // The kernels written for this level, then the lane-by-lane form.
-            let (c, r, e) = (carry, rev, exclusive);
-            let xs = match fold_avx2_as::<A, M, f32, Max, Avx2F32>(xs, c, r, e) {
-                Ok(out) => return out,
-                Err(xs) => xs,
-            };
-            let xs = match fold_avx2_as::<A, M, f32, Min, Avx2F32>(xs, c, r, e) {
-                Ok(out) => return out,
-                Err(xs) => xs,
-            };
-            let xs = match fold_avx2_as::<A, M, i64, Add, Avx2I64>(xs, c, r, e) {
-                Ok(out) => return out,
-                Err(xs) => xs,
-            };
-            let xs = match fold_avx2_as::<A, M, u64, Add, Avx2I64>(xs, c, r, e) {
-                Ok(out) => return out,
-                Err(xs) => xs,
-            };
-            fold_avx2::<A, M, LaneByLane>(xs, c, r, e)
+            let mut xs = xs;
+            macro_rules! written_for {
+                ($($b:ty, $n:ty, $k:ty);*) => {$(
+                    xs = match fold_avx2_as::<A, M, $b, $n, $k>(xs, carry, rev, exclusive) {
+                        Ok(out) => return out,
+                        Err(xs) => xs,
+                    };
+                )*};
+            }
+            written_for!(f32, Max, Avx2F32; f32, Min, Avx2F32; i64, Add, Avx2I64; u64, Add, Avx2I64);
+            fold_avx2::<A, M, LaneByLane>(xs, carry, rev, exclusive)
         },
     }
 }
