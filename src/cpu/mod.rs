@@ -28,7 +28,7 @@ use rayon::prelude::*;
 
 use self::simd::{Comp, Io, Level};
 
-use crate::alloc::{as_slots, written};
+use crate::alloc::{as_slots, prefaulting, written, Progress};
 use crate::array::{with_data, Data, DataMut, DataRef};
 use crate::dtype::{cast, DType, Element};
 use crate::layout::Lanes;
@@ -126,6 +126,8 @@ struct Job<'a, A> {
     parallel: bool,
     threads: usize,
     level: Level,
+    /// Where a lone writer has got to, for a helper faulting its output's pages in.
+    progress: &'a Progress,
 }
 
 /// `src` cast to `acc` and scanned with `op` as `lanes` and `order` say.
@@ -297,7 +299,9 @@ fn scan_slice_with<A: Element, M: Monoid<A>, R: Runner<A>>(
     // Only combines exact in any order take blocks: a float result must not depend on the
     // number of threads.
     let exact = !A::DTYPE.is_float() || !op.rounds();
+    let progress = Progress::default();
     let job = Job {
+        progress: &progress,
         lanes,
         fill,
         blocked: exact && threads >= BLOCKED_MIN_THREADS,
@@ -604,11 +608,16 @@ fn scan_lane<A: Element, M: Monoid<A>, R: Runner<A>>(
         }
     };
     // One group runs here: handing it to the pool costs a thread's wake-up (tens of
-    // microseconds on a busy machine) for nothing.
-    if groups.len() == 1 {
-        groups.into_iter().for_each(group);
-    } else {
-        groups.into_par_iter().for_each(group);
+    // microseconds on a busy machine) for nothing. Written by one thread, it can have the
+    // pool take its page faults.
+    match <[_; 1]>::try_from(groups) {
+        Ok([(range, slice, false)]) => {
+            prefaulting(slice, job.lanes.reverse, job.progress, |slice| {
+                group((range, slice, false))
+            })
+        }
+        Ok([blocked]) => group(blocked),
+        Err(groups) => groups.into_par_iter().for_each(group),
     }
 }
 
@@ -649,6 +658,7 @@ fn scan_segments<A: Element, R: Runner<A>>(
                 }
             }
             let dst = &mut span[piece_start - base..pos - base];
+            job.progress.reached(dst.as_ptr());
             let mut piece = Piece::new(job, direct, dst, offset + piece_start);
             while pos > piece_start {
                 while at(k) >= pos {
@@ -681,6 +691,7 @@ fn scan_segments<A: Element, R: Runner<A>>(
             }
             let piece_start = pos;
             let dst = &mut span[pos - base..piece_end - base];
+            job.progress.reached(dst.as_ptr_range().end);
             let mut piece = Piece::new(job, direct, dst, offset + pos);
             while pos < piece_end {
                 while at(k) <= pos {
@@ -950,31 +961,98 @@ fn scan_row_run<A: Element, M: Monoid<A>>(
         } else {
             (rows.start + done, rows.start + done + take)
         };
+        let edge = if reverse { lo } else { hi };
+        job.progress
+            .reached(block.as_ptr().wrapping_add(edge * cols));
         fill_rows(block, lo, hi);
-        for k in 0..take {
+        // Row `k` of this fill in scan order, as the values the fill wrote.
+        let row_at = |k: usize| {
             let r = if reverse { hi - 1 - k } else { lo + k };
-            let row = &mut block[r * cols + range.start..r * cols + range.end];
+            r * cols + range.start
+        };
+        let mut from = 0;
+        if done == 0 {
+            let at = row_at(0);
             // SAFETY: rows `lo..hi` of the columns in `range` were filled just above.
-            let row = unsafe { written(row) };
-            if done == 0 && k == 0 {
-                runs.extend(row.iter().map(|&x| M::start(x)));
-                if exclusive {
-                    row.fill(M::empty());
+            let row = unsafe { written(&mut block[at..at + width]) };
+            runs.extend(row.iter().map(|&x| M::start(x)));
+            if exclusive {
+                row.fill(M::empty());
+            }
+            from = 1;
+        }
+        let rows = from..take;
+        if exclusive {
+            step_rows::<A, M, true>(block, &mut runs, rows, row_at, width);
+        } else {
+            step_rows::<A, M, false>(block, &mut runs, rows, row_at, width);
+        }
+        done += take;
+    }
+}
+
+/// Rows from which a row is stepped whole, the compiler vectorising its loop over columns.
+const WIDE_ROW: usize = 64;
+
+/// Rows `rows` of a fill (row `k` starts at `row_at(k)` in `block`, `runs.len()` columns
+/// wide, filled with values), each column's state taking the row's element, which becomes
+/// the state's value (`EXCL`: the value before it). Narrow rows go eight columns at a time
+/// down the rows, those columns' states held in registers across them, so that a row of
+/// eight costs no loop of its own.
+#[inline(always)]
+fn step_rows<A: Element, M: Monoid<A>, const EXCL: bool>(
+    block: &mut Slots<A>,
+    runs: &mut [M::Run],
+    rows: Range<usize>,
+    row_at: impl Fn(usize) -> usize,
+    width: usize,
+) {
+    #[inline(always)]
+    fn step<A: Element, M: Monoid<A>, const EXCL: bool>(x: &mut A, run: &mut M::Run) {
+        if EXCL {
+            let v = *x;
+            *x = M::value(run);
+            M::step(run, v);
+        } else {
+            M::step(run, *x);
+            *x = M::value(run);
+        }
+    }
+    // SAFETY (each `written` below): the caller filled these rows with values.
+    if width >= WIDE_ROW {
+        for k in rows {
+            let at = row_at(k);
+            let row = unsafe { written(&mut block[at..at + width]) };
+            for (x, run) in row.iter_mut().zip(runs.iter_mut()) {
+                step::<A, M, EXCL>(x, run);
+            }
+        }
+        return;
+    }
+    const EIGHT: usize = 8;
+    for (c, states) in runs.chunks_mut(EIGHT).enumerate() {
+        let c = c * EIGHT;
+        let w = states.len();
+        if w == EIGHT {
+            let mut eight: [M::Run; EIGHT] = states.try_into().expect("eight columns");
+            for k in rows.clone() {
+                let at = row_at(k) + c;
+                let row = unsafe { written(&mut block[at..at + EIGHT]) };
+                let row: &mut [A; EIGHT] = row.try_into().expect("eight columns");
+                for (x, run) in row.iter_mut().zip(&mut eight) {
+                    step::<A, M, EXCL>(x, run);
                 }
-            } else if exclusive {
-                for (x, run) in row.iter_mut().zip(runs.iter_mut()) {
-                    let v = *x;
-                    *x = M::value(run);
-                    M::step(run, v);
-                }
-            } else {
-                for (x, run) in row.iter_mut().zip(runs.iter_mut()) {
-                    M::step(run, *x);
-                    *x = M::value(run);
+            }
+            states.copy_from_slice(&eight);
+        } else {
+            for k in rows.clone() {
+                let at = row_at(k) + c;
+                let row = unsafe { written(&mut block[at..at + w]) };
+                for (x, run) in row.iter_mut().zip(states.iter_mut()) {
+                    step::<A, M, EXCL>(x, run);
                 }
             }
         }
-        done += take;
     }
 }
 
@@ -986,6 +1064,14 @@ fn scan_rows_split<A: Element, M: Monoid<A>>(
     job: &Job<A>,
 ) {
     let width = cols.div_ceil(job.threads).max(64);
+    if width >= cols {
+        // Too narrow to split: one thread writes the rows in order, and the pool can take
+        // their page faults.
+        let reverse = job.lanes.reverse;
+        return prefaulting(block, reverse, job.progress, |block| {
+            scan_rows::<A, M>(block, offset, cols, 0..cols, job)
+        });
+    }
     let shared = SharedBlock(block.as_mut_ptr(), block.len());
     (0..cols.div_ceil(width)).into_par_iter().for_each(|i| {
         let range = i * width..((i + 1) * width).min(cols);
@@ -1139,6 +1225,10 @@ mod tests {
             (4000, 40, 1000),
             (70_001, 3, 70_001),
             (5, 20_011, 5),
+            // Rows of a block of eight columns and five more; tall rows of eight, whose
+            // output (over 8 MiB) one thread writes while the pool faults it in.
+            (3000, 13, 3000),
+            (150_001, 8, 150_001),
         ];
         for threads in [2, BLOCKED_MIN_THREADS] {
             for (rows, cols, lane) in cases {
