@@ -106,15 +106,12 @@ pub(crate) fn prefaulting<A, R>(
         let mut page = None;
         loop {
             let w = progress.at.load(Ordering::Relaxed);
-            let next = match (reverse, page) {
-                (false, p) => {
-                    let ahead = w / HUGE * HUGE + 2 * HUGE;
-                    p.map_or(ahead, |p: usize| p.max(ahead))
-                }
-                (true, p) => {
-                    let ahead = ((w - 1) / HUGE * HUGE).saturating_sub(2 * HUGE);
-                    p.map_or(ahead, |p: usize| p.min(ahead))
-                }
+            let next = if reverse {
+                let ahead = ((w - 1) / HUGE * HUGE).saturating_sub(2 * HUGE);
+                page.map_or(ahead, |p: usize| p.min(ahead))
+            } else {
+                let ahead = w / HUGE * HUGE + 2 * HUGE;
+                page.map_or(ahead, |p: usize| p.max(ahead))
             };
             if !progress.helped.load(Ordering::Relaxed) || next < first || next + HUGE > last {
                 return;

@@ -983,9 +983,9 @@ fn scan_row_run<A: Element, M: Monoid<A>>(
         }
         let rows = from..take;
         if exclusive {
-            step_rows::<A, M, true>(block, &mut runs, rows, row_at, width);
+            step_rows::<A, M, true>(block, &mut runs, rows, row_at);
         } else {
-            step_rows::<A, M, false>(block, &mut runs, rows, row_at, width);
+            step_rows::<A, M, false>(block, &mut runs, rows, row_at);
         }
         done += take;
     }
@@ -1005,8 +1005,8 @@ fn step_rows<A: Element, M: Monoid<A>, const EXCL: bool>(
     runs: &mut [M::Run],
     rows: Range<usize>,
     row_at: impl Fn(usize) -> usize,
-    width: usize,
 ) {
+    let width = runs.len();
     #[inline(always)]
     fn step<A: Element, M: Monoid<A>, const EXCL: bool>(x: &mut A, run: &mut M::Run) {
         if EXCL {
