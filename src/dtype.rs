@@ -319,8 +319,8 @@ pub trait Element:
     /// +0.0 (IEEE 754-2019 `minimum`).
     #[doc(hidden)]
     fn min_of(self, x: Self) -> Self;
-    /// [`Element::max_of`] of two values neither of which is NaN: for floats, comparisons
-    /// and selects that vectorise, where `max_of`'s NaN branches do not.
+    /// [`Element::max_of`] of two values neither of which is NaN: for floats, `max_of`
+    /// without its NaN selects (the vector kernels test a vector for NaN once instead).
     #[doc(hidden)]
     #[inline(always)]
     fn max_ordered(self, x: Self) -> Self {
@@ -498,23 +498,24 @@ macro_rules! float_element {
             }
             #[inline(always)]
             fn max_of(self, x: Self) -> Self {
-                if self.is_nan() || self > x {
+                // Selects, not branches, so that a loop of them vectorises: the first NaN,
+                // else the other NaN, else the ordered maximum.
+                let m = self.max_ordered(x);
+                let m = if x.is_nan() { x } else { m };
+                if self.is_nan() {
                     self
-                } else if x.is_nan() || x > self {
-                    x
                 } else {
-                    // Equal: the same bits, or zeros of both signs, of which +0.0 is larger.
-                    <$t>::from_bits(self.to_bits() & x.to_bits())
+                    m
                 }
             }
             #[inline(always)]
             fn min_of(self, x: Self) -> Self {
-                if self.is_nan() || self < x {
+                let m = self.min_ordered(x);
+                let m = if x.is_nan() { x } else { m };
+                if self.is_nan() {
                     self
-                } else if x.is_nan() || x < self {
-                    x
                 } else {
-                    <$t>::from_bits(self.to_bits() | x.to_bits())
+                    m
                 }
             }
             #[inline(always)]
