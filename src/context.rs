@@ -521,6 +521,8 @@ impl Context {
                 .scan_host(src, &mut data, lanes, how, wait)
                 .await?;
             data
+        } else if cpu::wide_float16(acc, op, options.order, lanes) {
+            cpu::scan(a, acc, lanes, op, options.order)
         } else {
             cpu::scan(a, work, lanes, op, options.order)
         };
@@ -543,7 +545,8 @@ impl Context {
         let call = Call::resolve(a.shape(), options)?;
         let acc = options.op.loop_dtype(a.dtype(), options.dtype, None)?;
         let work = working_dtype(acc, options.order, options.op);
-        let in_place = a.dtype() == acc && acc == work && !options.include_initial;
+        let native = cpu_native(acc, work, options, &call.lanes);
+        let in_place = a.dtype() == acc && native && !options.include_initial;
         if in_place && !self.use_gpu(work, call.lanes.geometry.len(), options)? {
             let mut data = a.into_parts().0;
             cpu::scan_data(&mut data, &call.lanes, options.op, options.order);
@@ -649,7 +652,8 @@ impl Context {
             .op
             .loop_dtype(a.dtype(), options.dtype, Some(out.dtype()))?;
         let work = working_dtype(acc, options.order, options.op);
-        let direct = out.dtype() == acc && work == acc && call.initial_axis.is_none();
+        let native = cpu_native(acc, work, options, &call.lanes);
+        let direct = out.dtype() == acc && native && call.initial_axis.is_none();
         if direct && !self.use_gpu(work, call.lanes.geometry.len(), options)? {
             // The CPU path cannot fail once the call is checked: it writes `out` directly.
             cpu::scan_into(
@@ -794,6 +798,12 @@ fn working_dtype(acc: DType, order: Order, op: ScanOp) -> DType {
         (Order::Wide, DType::Float32) => DType::Float64,
         _ => acc,
     }
+}
+
+/// Whether the CPU computes a scan with loop dtype `acc` in `acc` itself: `work` is `acc`, or
+/// the CPU widens as it goes ([`cpu::wide_float16`]).
+fn cpu_native(acc: DType, work: DType, options: &Scan, lanes: &Lanes) -> bool {
+    acc == work || cpu::wide_float16(acc, options.op, options.order, lanes)
 }
 
 /// A copy of `a` in `to`; the nan* scans replace NaN first when `to` is not a float, so that

@@ -1,10 +1,32 @@
 //! Whole-array casts between dtypes, with numpy's unsafe-casting rules.
 
+use std::any::TypeId;
+
+use half::f16;
+
 use crate::data::{with_data, with_dtype, Data, DataMut, DataRef, Wrap};
 use crate::dtype::{cast, DType, Element, Scalar};
 use crate::op::{with_monoid, Monoid, ScanOp};
 
 fn cast_vec<S: Element, D: Element>(src: &[S]) -> Vec<D> {
+    let halves = TypeId::of::<f16>();
+    let (s, d) = (TypeId::of::<S>(), TypeId::of::<D>());
+    if (s, d) == (halves, TypeId::of::<f32>()) || (s, d) == (TypeId::of::<f32>(), halves) {
+        let (n, mut out) = (src.len(), crate::alloc::uninit::<D>(src.len()));
+        // SAFETY: `S` and `D` are float16 and float32 (in one order or the other), each slice
+        // reinterpreted as itself; the conversion writes every element of `out`.
+        unsafe {
+            let (from, to) = (src.as_ptr(), out.as_mut_ptr());
+            if s == halves {
+                let src = std::slice::from_raw_parts(from.cast::<f16>(), n);
+                crate::cpu::widen_f16(src, std::slice::from_raw_parts_mut(to.cast(), n));
+            } else {
+                let src = std::slice::from_raw_parts(from.cast::<f32>(), n);
+                crate::cpu::narrow_f16(src, std::slice::from_raw_parts_mut(to.cast(), n));
+            }
+            return crate::alloc::assume_init(out);
+        }
+    }
     cast_vec_with(src, cast)
 }
 
@@ -56,6 +78,11 @@ pub(crate) fn with_initial_rows(data: &Data, dims: (usize, usize, usize), op: Sc
     with_data!(Data, data, v => Wrap::owned(with_monoid!(op, M => initial_rows::<_, M>(v, dims))))
 }
 fn copy_into<S: Element, D: Element>(src: &[S], dst: &mut [D]) {
+    if TypeId::of::<S>() == TypeId::of::<D>() {
+        // SAFETY: `S` is `D`, so the slice is reinterpreted as itself.
+        let src = unsafe { &*(src as *const [S] as *const [D]) };
+        return dst.copy_from_slice(src);
+    }
     for (d, &s) in dst.iter_mut().zip(src) {
         *d = cast(s);
     }

@@ -1634,3 +1634,47 @@ fn wide_order_rounds_once() {
         assert_same("int32 as float16, wide [gpu]", &got, &want);
     }
 }
+
+/// The wide order's float16 sums are the float32 scan of the same values rounded once, bit
+/// for bit, through every entry point, along either axis and in either direction (along the
+/// last axis the CPU widens as it goes; along others it scans a float32 copy).
+#[test]
+fn wide_float16_is_a_float32_scan_rounded_once() {
+    let ctx = cpu();
+    let n = 13 * 1000;
+    let x: Vec<f16> = (0..n)
+        .map(|i| f16::from_f32(((i * 7919) % 1000) as f32 / 250.0 - 1.5))
+        .collect();
+    let x32: Vec<f32> = x.iter().map(|h| h.to_f32()).collect();
+    for (shape, axis) in [(vec![n], 0), (vec![13, 1000], 1), (vec![13, 1000], 0)] {
+        for reverse in [false, true] {
+            let scan = gpuscan::Scan::cumsum()
+                .axis(axis)
+                .reverse(reverse)
+                .device(Device::Cpu);
+            let a = Array::from_shape_vec(&shape, x.clone()).unwrap();
+            let a32 = Array::from_shape_vec(&shape, x32.clone()).unwrap();
+            let want = ctx.scan(&a32, &scan).unwrap();
+            let want: Vec<u16> = want
+                .as_slice::<f32>()
+                .unwrap()
+                .iter()
+                .map(|&v| f16::from_f32(v).to_bits())
+                .collect();
+            let wide = scan.order(Order::Wide);
+            let got = ctx.scan(&a, &wide).unwrap();
+            let mut into = Array::from_shape_vec(&shape, vec![f16::ZERO; n]).unwrap();
+            ctx.scan_into(&a, &mut into, &wide).unwrap();
+            let owned = ctx.scan_owned(a.clone(), &wide).unwrap();
+            for (how, r) in [("scan", &got), ("scan_into", &into), ("scan_owned", &owned)] {
+                let r: Vec<u16> = r
+                    .as_slice::<f16>()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect();
+                assert!(r == want, "{how} {shape:?} axis {axis} reverse {reverse}");
+            }
+        }
+    }
+}

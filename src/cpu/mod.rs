@@ -17,6 +17,7 @@
 //! order, vectorised across lanes). A reverse scan walks every run from its end, so no
 //! flipped copy is made.
 
+mod float16;
 mod simd;
 
 use std::any::TypeId;
@@ -24,6 +25,7 @@ use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
+use half::f16;
 use rayon::prelude::*;
 
 use self::simd::{Comp, Io, Level};
@@ -32,7 +34,7 @@ use crate::alloc::{as_slots, prefaulting, written, Progress};
 use crate::array::{with_data, Data, DataMut, DataRef};
 use crate::dtype::{cast, DType, Element};
 use crate::layout::Lanes;
-use crate::op::{with_monoid, Combine, LogSumExp, Monoid, ScanOp};
+use crate::op::{with_monoid, Add, Combine, LogSumExp, Monoid, ScanOp};
 use crate::options::Order;
 
 /// Below this many elements a scan stays on the calling thread.
@@ -89,6 +91,17 @@ struct Cast<'a, S, A> {
 impl<S: Element, A: Element> Source<A> for Cast<'_, S, A> {
     fn fill<'d>(&self, dst: &'d mut [MaybeUninit<A>], offset: usize) -> &'d mut [A] {
         let src = &self.src[offset..offset + dst.len()];
+        if widened(src, dst) {
+            // SAFETY: `widened` wrote every element.
+            let out = unsafe { written(dst) };
+            // NaN stays NaN through the widening, and is replaced after it.
+            if let Some(r) = self.nan_to {
+                for x in out.iter_mut().filter(|x| x.is_nan()) {
+                    *x = r;
+                }
+            }
+            return out;
+        }
         match self.nan_to {
             Some(r) if S::DTYPE.is_float() => {
                 for (x, &s) in dst.iter_mut().zip(src) {
@@ -112,6 +125,29 @@ impl<S: Element, A: Element> Source<A> for Cast<'_, S, A> {
         // SAFETY: `S` and `A` are the same type.
         Some(unsafe { &*(self.src as *const [S] as *const [A]) })
     }
+}
+
+/// Whether `src` was widened into `dst` (every element written) eight at a time: only when
+/// `S` is float16 and `A` float32.
+fn widened<S: Element, A: Element>(src: &[S], dst: &mut [MaybeUninit<A>]) -> bool {
+    if TypeId::of::<S>() != TypeId::of::<f16>() || TypeId::of::<A>() != TypeId::of::<f32>() {
+        return false;
+    }
+    // SAFETY: `S` is float16 and `A` float32, each slice reinterpreted as itself.
+    let src = unsafe { &*(src as *const [S] as *const [f16]) };
+    let out = unsafe { &mut *(dst as *mut [MaybeUninit<A>] as *mut [MaybeUninit<f32>]) };
+    float16::widen(Level::detect(), src, out);
+    true
+}
+
+/// float16 `src` widened to float32 into `dst` (of its length), eight at a time.
+pub(crate) fn widen_f16(src: &[f16], dst: &mut [MaybeUninit<f32>]) {
+    float16::widen(Level::detect(), src, dst)
+}
+
+/// float32 `src` rounded to float16 into `dst` (of its length), eight at a time.
+pub(crate) fn narrow_f16(src: &[f32], dst: &mut [MaybeUninit<f16>]) {
+    float16::narrow(Level::detect(), src, dst)
 }
 
 /// Output elements, written before they are read.
@@ -239,6 +275,9 @@ enum Kernel {
     /// In-register prefixes with a compensated carry: float32 and float64 sums in the fast
     /// and wide orders.
     Compensated,
+    /// float16 sums in the wide order: [`Kernel::Compensated`] in float32, each stretch
+    /// widened on the stack and rounded back once ([`wide_float16`] says where).
+    Widened,
 }
 
 impl Kernel {
@@ -246,6 +285,7 @@ impl Kernel {
         let float = matches!(dtype, DType::Float32 | DType::Float64);
         match op.combine() {
             Combine::LogAddExp => Kernel::Sequential,
+            Combine::Add if dtype == DType::Float16 && order == Order::Wide => Kernel::Widened,
             _ if dtype == DType::Float16 => Kernel::Sequential,
             _ if !dtype.is_float() => Kernel::Vectors,
             Combine::Max | Combine::Min => Kernel::Vectors,
@@ -266,7 +306,10 @@ fn scan_slice<A: Element, M: Monoid<A>>(
 ) {
     match Kernel::of(A::DTYPE, op, order) {
         Kernel::Sequential => {
-            let runner = Sequential::<M>(PhantomData);
+            let runner = Sequential::<M> {
+                level,
+                monoid: PhantomData,
+            };
             scan_slice_with::<A, M, _>(dst, lanes, op, fill, &runner, level)
         }
         Kernel::Vectors => {
@@ -278,6 +321,10 @@ fn scan_slice<A: Element, M: Monoid<A>>(
         }
         Kernel::Compensated => {
             let runner = Compensated { level };
+            scan_slice_with::<A, M, _>(dst, lanes, op, fill, &runner, level)
+        }
+        Kernel::Widened => {
+            let runner = Widened { level };
             scan_slice_with::<A, M, _>(dst, lanes, op, fill, &runner, level)
         }
     }
@@ -394,7 +441,10 @@ fn scan_copied<A: Element, R: Runner<A> + ?Sized>(
 const SHORT_RUN: usize = 4 * simd::W;
 
 /// [`Kernel::Sequential`].
-struct Sequential<M>(PhantomData<M>);
+struct Sequential<M> {
+    level: Level,
+    monoid: PhantomData<M>,
+}
 
 impl<A: Element, M: Monoid<A>> Runner<A> for Sequential<M> {
     type State = M::Run;
@@ -406,6 +456,14 @@ impl<A: Element, M: Monoid<A>> Runner<A> for Sequential<M> {
         exclusive: bool,
         _: bool,
     ) -> Option<M::Run> {
+        if TypeId::of::<A>() == TypeId::of::<f16>() && TypeId::of::<M>() == TypeId::of::<Add>() {
+            // SAFETY: `A` is float16, and the sum's state is its value, so both casts
+            // reinterpret float16 as itself.
+            let xs = unsafe { &mut *(xs as *mut [A] as *mut [f16]) };
+            let carry = carry.map(|c| unsafe { std::mem::transmute_copy::<M::Run, f16>(&c) });
+            let out = float16::sum(self.level, xs, carry, reverse, exclusive);
+            return out.map(|c| unsafe { std::mem::transmute_copy::<f16, M::Run>(&c) });
+        }
         sequential::<A, M>(xs, carry, reverse, exclusive)
     }
 }
@@ -536,6 +594,76 @@ impl Compensated {
             lo: <Add as Monoid<A>>::identity(),
         })
     }
+}
+
+/// [`Kernel::Widened`], for float16.
+struct Widened {
+    level: Level,
+}
+
+/// The stretch [`Widened`] widens at a time: a whole number of grains, so that the grains
+/// stay counted from the run's start.
+const WIDENED: usize = 64 * simd::GRAIN;
+
+impl<A: Element> Runner<A> for Widened {
+    type State = Comp<f32>;
+    fn scan(
+        &self,
+        xs: &mut [A],
+        carry: Option<Comp<f32>>,
+        reverse: bool,
+        exclusive: bool,
+        short: bool,
+    ) -> Option<Comp<f32>> {
+        // SAFETY: the kernels write only values.
+        let xs = unsafe { as_slots(xs) };
+        // SAFETY: `xs` is initialised, and is read before it is written.
+        let src = unsafe { &*(xs as *const Slots<A> as *const [A]) };
+        self.scan_from(src, xs, carry, reverse, exclusive, short)
+    }
+    fn scan_from(
+        &self,
+        src: &[A],
+        dst: &mut Slots<A>,
+        mut carry: Option<Comp<f32>>,
+        reverse: bool,
+        exclusive: bool,
+        short: bool,
+    ) -> Option<Comp<f32>> {
+        assert!(
+            TypeId::of::<A>() == TypeId::of::<f16>(),
+            "the widened kernel runs on float16 only"
+        );
+        let n = src.len();
+        // SAFETY: `A` is float16 (checked above), each slice reinterpreted as itself.
+        let src = unsafe { std::slice::from_raw_parts(src.as_ptr().cast::<f16>(), n) };
+        let dst = unsafe { std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast(), n) };
+        let inner = Compensated { level: self.level };
+        let mut buf = [MaybeUninit::<f32>::uninit(); WIDENED];
+        let mut done = 0;
+        // Stretches in scan order, so that each continues the carry of the one before.
+        while done < n {
+            let take = WIDENED.min(n - done);
+            let at = if reverse { n - done - take } else { done };
+            let wide = &mut buf[..take];
+            float16::widen(self.level, &src[at..at + take], wide);
+            // SAFETY: `widen` wrote every element.
+            let wide = unsafe { written(wide) };
+            carry = inner.scan(wide, carry, reverse, exclusive, short);
+            float16::narrow(self.level, wide, &mut dst[at..at + take]);
+            done += take;
+        }
+        carry
+    }
+}
+
+/// Whether the CPU scans `acc` in the wide order itself, widening as it goes (float16 sums
+/// along the last axis), where otherwise a wider copy is scanned and rounded afterwards.
+pub(crate) fn wide_float16(acc: DType, op: ScanOp, order: Order, lanes: &Lanes) -> bool {
+    acc == DType::Float16
+        && op.combine() == Combine::Add
+        && order == Order::Wide
+        && lanes.geometry.cols == 1
 }
 
 /// `f` on `io` and `carry` seen as `F`, when `A` is `F`; else `io` back.
@@ -1570,5 +1698,71 @@ mod tests {
 
     fn l_of(n: usize) -> Lanes {
         lanes(n, 1, n)
+    }
+
+    /// The wide order's float16 sums, widened stretch by stretch, give the bits of a float32
+    /// copy scanned whole and rounded once, at every level and thread count, with segments
+    /// that start off the grain grid, in every direction, and with NaN replaced first.
+    #[test]
+    fn wide_float16_rounds_a_float32_scan_once() {
+        let n = PARALLEL_MIN_ELEMENTS + 3 * WIDENED + 45;
+        let data: Vec<f16> = (0..n)
+            .map(|i| f16::from_f32(((i * 2654435761) % 1000) as f32 / 300.0 - 1.0))
+            .chain([f16::NAN])
+            .collect();
+        let n = data.len();
+        let mut l = l_of(n);
+        let end = n as i64;
+        for offsets in [vec![0, end], vec![0, 5, 40, 2100, 2101, end - 3, end]] {
+            l.segments = Segments::new(&offsets, n as u64).unwrap();
+            for (reverse, exclusive) in [(false, false), (true, false), (false, true), (true, true)]
+            {
+                l.reverse = reverse;
+                l.exclusive = exclusive;
+                for op in [ScanOp::Sum, ScanOp::NanSum] {
+                    let src = DataRef::Float16(&data);
+                    let wide = scan_at(&src, DType::Float32, &l, op, Order::Wide, Level::detect());
+                    let Data::Float32(wide) = wide else {
+                        unreachable!()
+                    };
+                    let want: Vec<u16> = wide.iter().map(|&x| f16::from_f32(x).to_bits()).collect();
+                    for level in Level::available() {
+                        for threads in [1, 2] {
+                            let got = with_threads(threads, || {
+                                scan_at(&src, DType::Float16, &l, op, Order::Wide, level)
+                            });
+                            let Data::Float16(got) = got else {
+                                unreachable!()
+                            };
+                            let got: Vec<u16> = got.iter().map(|x| x.to_bits()).collect();
+                            assert!(
+                                got == want,
+                                "{op:?} reverse {reverse} exclusive {exclusive} {offsets:?} {level:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        // The runner itself, over several stretches: the float32 kernel's carry, bit for bit
+        // (rounding to float16 would hide a grain cut off its grid).
+        let data = &data[..n - 1];
+        let bits = |c: Option<Comp<f32>>| c.map(|c| (c.hi.to_bits(), c.lo.to_bits()));
+        for level in Level::available() {
+            for (reverse, exclusive) in [(false, false), (true, false), (false, true), (true, true)]
+            {
+                for carry in [None, Some(Comp { hi: 3.5, lo: 1e-7 })] {
+                    let mut halves = data.to_vec();
+                    let widened = Widened { level };
+                    let got = widened.scan(&mut halves, carry, reverse, exclusive, false);
+                    let mut floats: Vec<f32> = data.iter().map(|x| x.to_f32()).collect();
+                    let compensated = Compensated { level };
+                    let want = compensated.scan(&mut floats, carry, reverse, exclusive, false);
+                    assert_eq!(bits(got), bits(want), "reverse {reverse} {level:?}");
+                    let rounded = floats.iter().map(|&x| f16::from_f32(x).to_bits());
+                    assert!(rounded.eq(halves.iter().map(|x| x.to_bits())));
+                }
+            }
+        }
     }
 }

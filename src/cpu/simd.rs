@@ -37,7 +37,7 @@ pub(crate) const GRAIN: usize = 4 * W;
 pub(crate) enum Level {
     /// The target's baseline: SSE2 on x86-64, NEON on aarch64 (where NEON is baseline).
     Portable,
-    /// AVX2 on x86-64, detected at run time.
+    /// AVX2 (with F16C, which every AVX2 CPU has) on x86-64, detected at run time.
     #[cfg(target_arch = "x86_64")]
     Avx2,
 }
@@ -65,7 +65,9 @@ impl Level {
         #[allow(unused_mut)]
         let mut levels = vec![Level::Portable];
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("f16c")
+        {
             levels.push(Level::Avx2);
         }
         levels
