@@ -69,6 +69,38 @@ pub(crate) fn sum(
     }
 }
 
+/// One row of numpy's float16 sum down columns: every `runs[i]` becomes `f16(runs[i] +
+/// row[i])`, and `row[i]` the run after it (before it, when `exclusive`). The columns are
+/// independent, so eight of them are rounded at once.
+pub(crate) fn step_row(level: Level, row: &mut [f16], runs: &mut [f16], exclusive: bool) {
+    assert_eq!(row.len(), runs.len(), "a row and its runs differ in length");
+    match level {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `widen`.
+        Level::Avx2 => unsafe { step_row_f16c(row, runs, exclusive) },
+        _ => step_row_with::<Portable>(row, runs, exclusive),
+    }
+}
+
+#[inline(always)]
+fn step_row_with<C: Convert>(row: &mut [f16], runs: &mut [f16], exclusive: bool) {
+    let mut x = row.chunks_exact_mut(EIGHT);
+    let mut r = runs.chunks_exact_mut(EIGHT);
+    for (x, r) in (&mut x).zip(&mut r) {
+        let (x, r): (&mut [f16; EIGHT], &mut [f16; EIGHT]) =
+            (x.try_into().expect("eight"), r.try_into().expect("eight"));
+        let (a, b) = (C::widen(r), C::widen(x));
+        let sum = C::narrow(&std::array::from_fn(|i| a[i] + b[i]));
+        *x = if exclusive { *r } else { sum };
+        *r = sum;
+    }
+    for (x, r) in x.into_remainder().iter_mut().zip(r.into_remainder()) {
+        let sum = *r + *x;
+        *x = if exclusive { *r } else { sum };
+        *r = sum;
+    }
+}
+
 /// How [`sum_with`] converts: eight at a time both ways, and one float32 rounded to float16.
 trait Convert {
     fn widen(x: &[f16; EIGHT]) -> [f32; EIGHT];
@@ -182,33 +214,41 @@ unsafe fn sum_f16c(xs: &mut [f16], carry: Option<f16>, rev: bool, exclusive: boo
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,f16c")]
+unsafe fn step_row_f16c(row: &mut [f16], runs: &mut [f16], exclusive: bool) {
+    step_row_with::<F16c>(row, runs, exclusive)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,f16c")]
 unsafe fn widen_f16c(src: &[f16], dst: &mut [MaybeUninit<f32>]) {
-    let mut d = dst.chunks_exact_mut(EIGHT);
-    let mut s = src.chunks_exact(EIGHT);
-    for (d, s) in (&mut d).zip(&mut s) {
-        let a = F16c::widen(s.try_into().expect("eight elements"));
-        for (d, a) in d.iter_mut().zip(a) {
-            d.write(a);
-        }
-    }
-    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
-        d.write(s.to_f32());
-    }
+    by_eights(src, dst, F16c::widen, f16::to_f32)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,f16c")]
 unsafe fn narrow_f16c(src: &[f32], dst: &mut [MaybeUninit<f16>]) {
+    by_eights(src, dst, F16c::narrow, f16::from_f32)
+}
+
+/// `one` of every element of `src` into `dst`: eight at a time through `eight`, the rest
+/// one by one (function items, so that both are compiled at the caller's level).
+#[inline(always)]
+fn by_eights<S: Copy, D>(
+    src: &[S],
+    dst: &mut [MaybeUninit<D>],
+    eight: impl Fn(&[S; EIGHT]) -> [D; EIGHT],
+    one: impl Fn(S) -> D,
+) {
     let mut d = dst.chunks_exact_mut(EIGHT);
     let mut s = src.chunks_exact(EIGHT);
     for (d, s) in (&mut d).zip(&mut s) {
-        let h = F16c::narrow(s.try_into().expect("eight elements"));
-        for (d, h) in d.iter_mut().zip(h) {
-            d.write(h);
+        let out = eight(s.try_into().expect("eight elements"));
+        for (d, x) in d.iter_mut().zip(out) {
+            d.write(x);
         }
     }
     for (d, &s) in d.into_remainder().iter_mut().zip(s.remainder()) {
-        d.write(f16::from_f32(s));
+        d.write(one(s));
     }
 }
 
