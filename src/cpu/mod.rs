@@ -627,16 +627,38 @@ impl<A: Element> Runner<A> for Widened {
         exclusive: bool,
         short: bool,
     ) -> Option<Comp<f32>> {
-        // SAFETY: the kernels write only values.
-        let xs = unsafe { as_slots(xs) };
-        // SAFETY: `xs` is initialised, and is read before it is written.
-        let src = unsafe { &*(xs as *const Slots<A> as *const [A]) };
-        self.scan_from(src, xs, carry, reverse, exclusive, short)
+        let p = xs.as_mut_ptr();
+        // SAFETY: `xs` is read and written in place, one stretch at a time.
+        unsafe { self.stretches::<A>(p, p, xs.len(), carry, reverse, exclusive, short) }
     }
     fn scan_from(
         &self,
         src: &[A],
         dst: &mut Slots<A>,
+        carry: Option<Comp<f32>>,
+        reverse: bool,
+        exclusive: bool,
+        short: bool,
+    ) -> Option<Comp<f32>> {
+        let (n, from, to) = (src.len(), src.as_ptr(), dst.as_mut_ptr().cast::<A>());
+        // SAFETY: `src` and `dst` are `n` elements each (the caller's contract).
+        unsafe { self.stretches::<A>(from, to, n, carry, reverse, exclusive, short) }
+    }
+}
+
+impl Widened {
+    /// The scan of the `n` elements at `src` into those at `dst` (the same place for a scan
+    /// in place), stretch by stretch in scan order, each continuing the carry before it.
+    ///
+    /// # Safety
+    /// `src` is readable and `dst` writable for `n` elements of `A`; each stretch is read
+    /// before it is written.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn stretches<A: Element>(
+        &self,
+        src: *const A,
+        dst: *mut A,
+        n: usize,
         mut carry: Option<Comp<f32>>,
         reverse: bool,
         exclusive: bool,
@@ -646,23 +668,27 @@ impl<A: Element> Runner<A> for Widened {
             TypeId::of::<A>() == TypeId::of::<f16>(),
             "the widened kernel runs on float16 only"
         );
-        let n = src.len();
-        // SAFETY: `A` is float16 (checked above), each slice reinterpreted as itself.
-        let src = unsafe { std::slice::from_raw_parts(src.as_ptr().cast::<f16>(), n) };
-        let dst = unsafe { std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast(), n) };
+        let (src, dst) = (src.cast::<f16>(), dst.cast::<MaybeUninit<f16>>());
         let inner = Compensated { level: self.level };
         let mut buf = [MaybeUninit::<f32>::uninit(); WIDENED];
         let mut done = 0;
-        // Stretches in scan order, so that each continues the carry of the one before.
         while done < n {
             let take = WIDENED.min(n - done);
             let at = if reverse { n - done - take } else { done };
             let wide = &mut buf[..take];
-            float16::widen(self.level, &src[at..at + take], wide);
-            // SAFETY: `widen` wrote every element.
-            let wide = unsafe { written(wide) };
-            carry = inner.scan(wide, carry, reverse, exclusive, short);
-            float16::narrow(self.level, wide, &mut dst[at..at + take]);
+            // SAFETY: the caller's contract; `A` is float16 (checked above), and the input's
+            // stretch is no longer borrowed once the output's is.
+            unsafe {
+                float16::widen(
+                    self.level,
+                    std::slice::from_raw_parts(src.add(at), take),
+                    wide,
+                );
+                let wide = written(wide);
+                carry = inner.scan(wide, carry, reverse, exclusive, short);
+                let out = std::slice::from_raw_parts_mut(dst.add(at), take);
+                float16::narrow(self.level, wide, out);
+            }
             done += take;
         }
         carry
