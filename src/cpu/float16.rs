@@ -22,8 +22,9 @@ pub(crate) fn widen(level: Level, src: &[f16], dst: &mut [MaybeUninit<f32>]) {
     );
     match level {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Level::Avx2` is only made where the CPU has AVX2 and F16C.
-        Level::Avx2 => unsafe { widen_f16c(src, dst) },
+        // SAFETY: `Level::Avx2` and `Level::Avx512` are only made where the CPU has AVX2 and
+        // F16C.
+        Level::Avx2 | Level::Avx512 => unsafe { widen_f16c(src, dst) },
         _ => {
             for (d, s) in dst.iter_mut().zip(src) {
                 d.write(s.to_f32());
@@ -42,7 +43,7 @@ pub(crate) fn narrow(level: Level, src: &[f32], dst: &mut [MaybeUninit<f16>]) {
     match level {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `widen`.
-        Level::Avx2 => unsafe { narrow_f16c(src, dst) },
+        Level::Avx2 | Level::Avx512 => unsafe { narrow_f16c(src, dst) },
         _ => {
             for (d, &s) in dst.iter_mut().zip(src) {
                 d.write(f16::from_f32(s));
@@ -64,7 +65,7 @@ pub(crate) fn sum(
     match level {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `widen`.
-        Level::Avx2 => unsafe { sum_f16c(xs, carry, rev, exclusive) },
+        Level::Avx2 | Level::Avx512 => unsafe { sum_f16c(xs, carry, rev, exclusive) },
         _ => sum_with::<Portable>(xs, carry, rev, exclusive),
     }
 }
@@ -77,7 +78,7 @@ pub(crate) fn step_row(level: Level, row: &mut [f16], runs: &mut [f16], exclusiv
     match level {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `widen`.
-        Level::Avx2 => unsafe { step_row_f16c(row, runs, exclusive) },
+        Level::Avx2 | Level::Avx512 => unsafe { step_row_f16c(row, runs, exclusive) },
         _ => step_row_with::<Portable>(row, runs, exclusive),
     }
 }

@@ -19,7 +19,12 @@ use std::mem::MaybeUninit;
 use std::sync::OnceLock;
 
 use crate::dtype::Element;
-use crate::op::{Add, Max, Min, Monoid};
+use crate::op::{Add, Max, Min, Monoid, Mul};
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+#[cfg(target_arch = "x86_64")]
+use self::avx512::{Avx512F32, Avx512I64};
 
 /// Elements per vector. Eight float32 fill an AVX2 register (two SSE2 or NEON registers);
 /// wider types take two registers, narrower ones half of one. Fixed so that the tree does not
@@ -30,9 +35,7 @@ pub(crate) const W: usize = 8;
 /// cuts.
 pub(crate) const GRAIN: usize = 4 * W;
 
-/// An instruction-set level the kernels are compiled for. AVX-512 machines take the AVX2
-/// kernel: with the width fixed for determinism, 512-bit registers would only halve the
-/// register count of a loop already bound by memory.
+/// An instruction-set level the kernels are compiled for.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Level {
     /// The target's baseline: SSE2 on x86-64, NEON on aarch64 (where NEON is baseline).
@@ -40,17 +43,21 @@ pub(crate) enum Level {
     /// AVX2 (with F16C, which every AVX2 CPU has) on x86-64, detected at run time.
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    /// AVX-512 (F, BW, DQ and VL, with AVX2 and F16C) on x86-64, detected at run time. The tree
+    /// stays eight lanes wide: a 512-bit register holds two vectors of the tree side by side
+    /// (float32), or one vector of eight (int64).
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
 }
 
 impl Level {
     /// The best level this CPU runs, once per process. `GPUSCAN_CPU_LEVEL=portable` (or
-    /// `avx2`, where the CPU has it) overrides the detection.
+    /// `avx2` or `avx512`, where the CPU has it) overrides the detection.
     pub(crate) fn detect() -> Level {
         static LEVEL: OnceLock<Level> = OnceLock::new();
         *LEVEL.get_or_init(|| {
             let best = *Level::available().last().unwrap_or(&Level::Portable);
             match std::env::var("GPUSCAN_CPU_LEVEL").as_deref() {
-                Ok("portable") => Level::Portable,
                 Ok(name) => Level::available()
                     .into_iter()
                     .find(|l| l.name() == name)
@@ -65,10 +72,14 @@ impl Level {
         #[allow(unused_mut)]
         let mut levels = vec![Level::Portable];
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("f16c")
         {
-            levels.push(Level::Avx2);
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx2") && has!("f16c") {
+                levels.push(Level::Avx2);
+                if has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("avx512dq") {
+                    levels.push(Level::Avx512);
+                }
+            }
         }
         levels
     }
@@ -79,6 +90,8 @@ impl Level {
             Level::Portable => "portable",
             #[cfg(target_arch = "x86_64")]
             Level::Avx2 => "avx2",
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512 => "avx512",
         }
     }
 }
@@ -144,8 +157,34 @@ fn last_lane(rev: bool) -> usize {
 
 /// What [`vectors`] does to each vector: `start` to a run's first, `step` to the others.
 trait Step<A> {
+    /// Whether [`vectors`] hands two vectors at a time to `pair`, once a run has started.
+    const PAIRS: bool = false;
     fn start(&mut self, v: &mut [A; W]);
     fn step(&mut self, v: &mut [A; W]);
+    /// Two vectors side by side in memory, the one at the higher address second in memory
+    /// and, when `rev`, first in scan order: `step` to each in scan order, unless the kernel
+    /// takes both at once (with the same bits).
+    #[inline(always)]
+    fn pair(&mut self, v: &mut [A; 2 * W], rev: bool) {
+        let (lo, hi) = halves(v);
+        if rev {
+            self.step(hi);
+            self.step(lo);
+        } else {
+            self.step(lo);
+            self.step(hi);
+        }
+    }
+}
+
+/// The two vectors of a pair, the lower address first.
+#[inline(always)]
+fn halves<A>(v: &mut [A; 2 * W]) -> (&mut [A; W], &mut [A; W]) {
+    let (lo, hi) = v.split_at_mut(W);
+    (
+        lo.try_into().expect("a pair's half is a vector"),
+        hi.try_into().expect("a pair's half is a vector"),
+    )
 }
 
 /// `s.start(v)` or, once a run has started, `s.step(v)`. (Kernels avoid closures: a closure
@@ -221,13 +260,13 @@ impl<'a, A: Copy> Io<'a, A> {
         }
     }
 
-    /// Elements `at..at + len` (at most `W`) as a vector, padded with `pad` in the lanes
+    /// Elements `at..at + len` (at most `N`) as `N` lanes, padded with `pad` in the lanes
     /// scanned after them.
     #[inline(always)]
-    fn load(&self, at: usize, len: usize, pad: A, rev: bool) -> [A; W] {
-        let mut v = [pad; W];
+    fn load<const N: usize>(&self, at: usize, len: usize, pad: A, rev: bool) -> [A; N] {
+        let mut v = [pad; N];
         let lanes = if rev {
-            &mut v[W - len..]
+            &mut v[N - len..]
         } else {
             &mut v[..len]
         };
@@ -245,8 +284,8 @@ impl<'a, A: Copy> Io<'a, A> {
 
     /// The lanes of `v` that [`Io::load`] filled, back into elements `at..at + len`.
     #[inline(always)]
-    fn store(&mut self, at: usize, len: usize, v: &[A; W], rev: bool) {
-        let lanes = if rev { &v[W - len..] } else { &v[..len] };
+    fn store<const N: usize>(&mut self, at: usize, len: usize, v: &[A; N], rev: bool) {
+        let lanes = if rev { &v[N - len..] } else { &v[..len] };
         let d = &mut self.dst[at..at + len];
         // SAFETY: `d` and `lanes` are `len` elements each and do not overlap (`v` is a
         // value); writing initialises the slots.
@@ -254,28 +293,39 @@ impl<'a, A: Copy> Io<'a, A> {
     }
 }
 
-/// Applies `s` to every vector of `io` in scan order (`start` first unless `started`); a
-/// short vector (the run's end) is padded with `pad` in lanes scanned after its elements,
-/// which no element's prefix reads.
+/// Applies `s` to every vector of `io` in scan order (`start` first unless `started`; pairs
+/// of vectors to `s.pair` after that, where `s` takes them); a short vector (the run's end) is
+/// padded with `pad` in lanes scanned after its elements, which no element's prefix reads.
 #[inline(always)]
-fn vectors<A: Copy, const REV: bool>(
+fn vectors<A: Copy, S: Step<A>, const REV: bool>(
     io: &mut Io<'_, A>,
     pad: A,
-    s: &mut impl Step<A>,
+    s: &mut S,
     mut started: bool,
 ) {
     let n = io.len();
-    for k in 0..n / W {
+    let full = n / W;
+    let mut k = 0;
+    while k < full {
+        if S::PAIRS && started && k + 2 <= full {
+            let at = if REV { n - (k + 2) * W } else { k * W };
+            let mut v = io.load::<{ 2 * W }>(at, 2 * W, pad, REV);
+            s.pair(&mut v, REV);
+            io.store(at, 2 * W, &v, REV);
+            k += 2;
+            continue;
+        }
         let at = if REV { n - (k + 1) * W } else { k * W };
-        let mut v = io.load(at, W, pad, REV);
+        let mut v = io.load::<W>(at, W, pad, REV);
         each(s, &mut v, started);
         started = true;
         io.store(at, W, &v, REV);
+        k += 1;
     }
     let r = n % W;
     if r > 0 {
         let at = if REV { 0 } else { n - r };
-        let mut v = io.load(at, r, pad, REV);
+        let mut v = io.load::<W>(at, r, pad, REV);
         each(s, &mut v, started);
         io.store(at, r, &v, REV);
     }
@@ -318,6 +368,26 @@ pub(crate) trait TreeOps<A: Element, M: Monoid<A>> {
         v: &mut [A; W],
         carry: Option<Self::Carry>,
     ) -> Self::Carry;
+    /// Whether the kernel scans two vectors at once (`pair`).
+    const PAIRS: bool = false;
+    /// Two vectors side by side in memory (as [`Step::pair`] takes them) after `carry`, with
+    /// the bits of `vector` on each in scan order; returns the carry after both.
+    ///
+    /// # Safety
+    /// As for `vector`.
+    #[inline(always)]
+    unsafe fn pair<const REV: bool, const EXCL: bool>(
+        v: &mut [A; 2 * W],
+        carry: Self::Carry,
+    ) -> Self::Carry {
+        let (lo, hi) = halves(v);
+        let (first, second) = if REV { (hi, lo) } else { (lo, hi) };
+        // SAFETY: the caller's.
+        unsafe {
+            let c = Self::vector::<REV, EXCL>(first, Some(carry));
+            Self::vector::<REV, EXCL>(second, Some(c))
+        }
+    }
 }
 
 impl<A: Element, M: Monoid<A>> TreeOps<A, M> for LaneByLane {
@@ -360,6 +430,20 @@ fn fold_dir<A: Element, M: Monoid<A>, K: TreeOps<A, M>, const REV: bool, const E
     impl<A: Element, M: Monoid<A>, K: TreeOps<A, M>, const REV: bool, const EXCL: bool> Step<A>
         for S<A, M, K, REV, EXCL>
     {
+        const PAIRS: bool = K::PAIRS;
+        #[inline(always)]
+        fn pair(&mut self, v: &mut [A; 2 * W], rev: bool) {
+            if M::ORDERED && (K::value(self.0).is_nan() || any_nan(v)) {
+                // NaN is settled vector by vector.
+                let (lo, hi) = halves(v);
+                let (first, second) = if rev { (hi, lo) } else { (lo, hi) };
+                self.step(first);
+                self.step(second);
+            } else {
+                // SAFETY: as in `start`.
+                self.0 = unsafe { K::pair::<REV, EXCL>(v, self.0) };
+            }
+        }
         #[inline(always)]
         fn start(&mut self, v: &mut [A; W]) {
             self.0 = if M::ORDERED && any_nan(v) {
@@ -393,13 +477,13 @@ fn fold_dir<A: Element, M: Monoid<A>, K: TreeOps<A, M>, const REV: bool, const E
     }
     let c = K::carry(carry.unwrap_or_else(M::identity));
     let mut s = S::<A, M, K, REV, EXCL>(c, PhantomData);
-    vectors::<A, REV>(&mut xs, M::identity(), &mut s, carry.is_some());
+    vectors::<A, _, REV>(&mut xs, M::identity(), &mut s, carry.is_some());
     Some(K::value(s.0))
 }
 
 /// Whether a lane of `v` is NaN (one comparison and a mask test per vector).
 #[inline(always)]
-fn any_nan<A: Element>(v: &[A; W]) -> bool {
+fn any_nan<A: Element, const N: usize>(v: &[A; N]) -> bool {
     let mut nan = false;
     for x in v {
         nan |= x.is_nan();
@@ -442,6 +526,9 @@ pub(crate) trait Float:
     /// The AVX2 form of a compensated grain's vectors.
     #[cfg(target_arch = "x86_64")]
     type Avx2: GrainOps<Self>;
+    /// The AVX-512 form.
+    #[cfg(target_arch = "x86_64")]
+    type Avx512: GrainOps<Self>;
     /// Neither infinite nor NaN.
     fn finite(self) -> bool;
 }
@@ -450,6 +537,8 @@ impl Float for f32 {
     const NEG_ZERO: f32 = -0.0;
     #[cfg(target_arch = "x86_64")]
     type Avx2 = Avx2F32;
+    #[cfg(target_arch = "x86_64")]
+    type Avx512 = Avx512F32;
     #[inline(always)]
     fn finite(self) -> bool {
         self.is_finite()
@@ -462,6 +551,8 @@ impl Float for f64 {
     // per register.
     #[cfg(target_arch = "x86_64")]
     type Avx2 = LaneByLane;
+    #[cfg(target_arch = "x86_64")]
+    type Avx512 = LaneByLane;
     #[inline(always)]
     fn finite(self) -> bool {
         self.is_finite()
@@ -518,6 +609,30 @@ pub(crate) trait GrainOps<F: Float> {
         local: &mut Self::Local,
         before: F,
     );
+    /// Whether the kernel computes two vectors at once (`pair`).
+    const PAIRS: bool = false;
+    /// Two vectors side by side in memory (as [`Step::pair`] takes them), each as `vector`
+    /// computes it in scan order, `before` the value before the first.
+    ///
+    /// # Safety
+    /// As for `vector`.
+    #[inline(always)]
+    unsafe fn pair<const REV: bool, const EXCL: bool>(
+        v: &mut [F; 2 * W],
+        hi: F,
+        lo: F,
+        local: &mut Self::Local,
+        before: F,
+    ) {
+        let (l, h) = halves(v);
+        let (first, second) = if REV { (h, l) } else { (l, h) };
+        // SAFETY: the caller's.
+        unsafe {
+            Self::vector::<REV, EXCL>(first, hi, lo, local, before);
+            let before = Self::value(*local);
+            Self::vector::<REV, EXCL>(second, hi, lo, local, before);
+        }
+    }
 }
 
 /// [`GrainOps`] and [`TreeOps`] lane by lane.
@@ -562,22 +677,36 @@ struct Grain<F: Float, K: GrainOps<F>, const REV: bool, const EXCL: bool> {
 impl<F: Float, K: GrainOps<F>, const REV: bool, const EXCL: bool> Step<F>
     for Grain<F, K, REV, EXCL>
 {
+    const PAIRS: bool = K::PAIRS;
     #[inline(always)]
     fn start(&mut self, v: &mut [F; W]) {
         self.step(v)
     }
     #[inline(always)]
     fn step(&mut self, v: &mut [F; W]) {
-        let Comp { hi, lo } = self.carry;
-        // The value before the vector, which only an exclusive scan writes.
-        let before = match (EXCL, self.fresh) {
-            (false, _) => F::NEG_ZERO,
-            (true, true) => -F::NEG_ZERO,
-            (true, false) => K::value(self.local),
-        };
+        let (Comp { hi, lo }, before) = (self.carry, self.before());
         // SAFETY: a grain of kernel `K` runs only at `K`'s level (`comp`).
         unsafe { K::vector::<REV, EXCL>(v, hi, lo, &mut self.local, before) };
         self.fresh = false;
+    }
+    #[inline(always)]
+    fn pair(&mut self, v: &mut [F; 2 * W], _rev: bool) {
+        let (Comp { hi, lo }, before) = (self.carry, self.before());
+        // SAFETY: as in `step`.
+        unsafe { K::pair::<REV, EXCL>(v, hi, lo, &mut self.local, before) };
+        self.fresh = false;
+    }
+}
+
+impl<F: Float, K: GrainOps<F>, const REV: bool, const EXCL: bool> Grain<F, K, REV, EXCL> {
+    /// The value before the next vector, which only an exclusive scan writes.
+    #[inline(always)]
+    fn before(&self) -> F {
+        match (EXCL, self.fresh) {
+            (false, _) => F::NEG_ZERO,
+            (true, true) => -F::NEG_ZERO,
+            (true, false) => K::value(self.local),
+        }
     }
 }
 
@@ -590,7 +719,7 @@ fn grain<F: Float, K: GrainOps<F>, const REV: bool, const EXCL: bool>(
 ) {
     let zero = F::NEG_ZERO;
     g.local = K::local(zero);
-    vectors::<F, REV>(&mut xs, zero, g, true);
+    vectors::<F, _, REV>(&mut xs, zero, g, true);
     // Two-sum of the carry and the grain's total.
     let (Comp { hi, lo }, t) = (g.carry, K::value(g.local));
     let s = hi + t;
@@ -712,12 +841,21 @@ unsafe fn avx2_f32_vector<const REV: bool, const EXCL: bool>(
     *local = _mm256_add_ps(*local, total);
 }
 
-/// [`TreeOps`] for float32 max and min with AVX2: the shuffles of [`Avx2F32`]'s tree, each
-/// combine two vector maxima (minima) of the operands both ways round, whose bitwise and
-/// (or) settles zeros of both signs as [`Monoid::ordered`] does.
+/// Which combine a tree written out with shuffles takes.
 #[cfg(target_arch = "x86_64")]
-macro_rules! avx2_f32_extreme_ops {
-    ($m:ty, $max:expr) => {
+pub(crate) mod tree_op {
+    pub(crate) const SUM: u8 = 0;
+    pub(crate) const MAX: u8 = 1;
+    pub(crate) const MIN: u8 = 2;
+    pub(crate) const PROD: u8 = 3;
+}
+
+/// [`TreeOps`] for float32 max, min and product with AVX2: the shuffles of [`Avx2F32`]'s
+/// tree. A max (min) combine is two vector maxima (minima) of the operands both ways round,
+/// whose bitwise and (or) settles zeros of both signs as [`Monoid::ordered`] does.
+#[cfg(target_arch = "x86_64")]
+macro_rules! avx2_f32_tree_ops {
+    ($m:ty, $op:expr) => {
         impl TreeOps<f32, $m> for Avx2F32 {
             type Carry = std::arch::x86_64::__m256;
             #[inline(always)]
@@ -734,50 +872,58 @@ macro_rules! avx2_f32_extreme_ops {
                 carry: Option<Self::Carry>,
             ) -> Self::Carry {
                 // SAFETY: the caller runs this at the AVX2 level.
-                unsafe { avx2_f32_extreme::<$max, REV, EXCL>(v, carry) }
+                unsafe { avx2_f32_tree::<{ $op }, REV, EXCL>(v, carry) }
             }
         }
     };
 }
 
 #[cfg(target_arch = "x86_64")]
-avx2_f32_extreme_ops!(Max, true);
+avx2_f32_tree_ops!(Max, tree_op::MAX);
 #[cfg(target_arch = "x86_64")]
-avx2_f32_extreme_ops!(Min, false);
+avx2_f32_tree_ops!(Min, tree_op::MIN);
+#[cfg(target_arch = "x86_64")]
+avx2_f32_tree_ops!(Mul, tree_op::PROD);
 
-/// `a` and `b` combined by max (`MAX`) or min, as [`Monoid::ordered`] combines them.
+/// `a` and `b` combined by `OP` (a [`tree_op`] other than `SUM`), as [`Monoid::ordered`]
+/// combines them.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline]
-fn avx2_extreme<const MAX: bool>(
+fn avx2_combine<const OP: u8>(
     a: std::arch::x86_64::__m256,
     b: std::arch::x86_64::__m256,
 ) -> std::arch::x86_64::__m256 {
     use std::arch::x86_64::*;
-    if MAX {
-        _mm256_and_ps(_mm256_max_ps(a, b), _mm256_max_ps(b, a))
-    } else {
-        _mm256_or_ps(_mm256_min_ps(a, b), _mm256_min_ps(b, a))
+    match OP {
+        tree_op::MAX => _mm256_and_ps(_mm256_max_ps(a, b), _mm256_max_ps(b, a)),
+        tree_op::MIN => _mm256_or_ps(_mm256_min_ps(a, b), _mm256_min_ps(b, a)),
+        _ => _mm256_mul_ps(a, b),
+    }
+}
+
+/// The identity of `OP` (a [`tree_op`] other than `SUM`), also its empty scan's value.
+#[cfg(target_arch = "x86_64")]
+pub(crate) const fn f32_identity(op: u8) -> f32 {
+    match op {
+        tree_op::MAX => f32::NEG_INFINITY,
+        tree_op::MIN => f32::INFINITY,
+        _ => 1.0,
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn avx2_f32_extreme<const MAX: bool, const REV: bool, const EXCL: bool>(
+unsafe fn avx2_f32_tree<const OP: u8, const REV: bool, const EXCL: bool>(
     v: &mut [f32; W],
     carry: Option<std::arch::x86_64::__m256>,
 ) -> std::arch::x86_64::__m256 {
     use std::arch::x86_64::*;
     let bits = _mm256_castps_si256;
     let float = _mm256_castsi256_ps;
-    let f = avx2_extreme::<MAX>;
-    // The identity, also the empty scan's value: -inf for max, +inf for min.
-    let id = _mm256_set1_ps(if MAX {
-        f32::NEG_INFINITY
-    } else {
-        f32::INFINITY
-    });
+    let f = avx2_combine::<OP>;
+    let id = _mm256_set1_ps(f32_identity(OP));
     // SAFETY: `v` is eight floats; unaligned loads and stores.
     let x = unsafe { _mm256_loadu_ps(v.as_ptr()) };
     let (p, total) = if REV {
@@ -938,13 +1084,24 @@ fn avx2_i64_four<const REV: bool>(x: std::arch::x86_64::__m256i) -> std::arch::x
     }
 }
 
-/// [`fold`] at the AVX2 level through kernel `K`, when `A` is `B` and `M` is `N`; else `xs`
-/// back.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,f16c")]
+unsafe fn fold_avx512<A: Element, M: Monoid<A>, K: TreeOps<A, M>>(
+    xs: Io<'_, A>,
+    carry: Option<A>,
+    rev: bool,
+    exclusive: bool,
+) -> Option<A> {
+    fold_body::<A, M, K>(xs, carry, rev, exclusive)
+}
+
+/// [`fold`] at `level` through kernel `K`, when `A` is `B` and `M` is `N`; else `xs` back.
 ///
 /// # Safety
-/// The CPU has AVX2.
+/// The CPU runs `level`, which is AVX2 or AVX-512.
 #[cfg(target_arch = "x86_64")]
-unsafe fn fold_avx2_as<'a, A: Element, M: Monoid<A>, B: Element, N: Monoid<B>, K: TreeOps<B, N>>(
+unsafe fn fold_as<'a, A: Element, M: Monoid<A>, B: Element, N: Monoid<B>, K: TreeOps<B, N>>(
+    level: Level,
     xs: Io<'a, A>,
     carry: Option<A>,
     rev: bool,
@@ -955,9 +1112,15 @@ unsafe fn fold_avx2_as<'a, A: Element, M: Monoid<A>, B: Element, N: Monoid<B>, K
     }
     let xs = xs.cast::<B>()?;
     // SAFETY: `cast` succeeded, so `A` is `B`, and each value is reinterpreted as itself; the
-    // caller has AVX2.
+    // CPU runs `level`.
     let carry = carry.map(|c| unsafe { std::mem::transmute_copy::<A, B>(&c) });
-    let out = unsafe { fold_avx2::<B, N, K>(xs, carry, rev, exclusive) };
+    let out = unsafe {
+        if level == Level::Avx512 {
+            fold_avx512::<B, N, K>(xs, carry, rev, exclusive)
+        } else {
+            fold_avx2::<B, N, K>(xs, carry, rev, exclusive)
+        }
+    };
     Ok(out.map(|c| unsafe { std::mem::transmute_copy::<B, A>(&c) }))
 }
 
@@ -972,6 +1135,17 @@ unsafe fn comp_avx2<F: Float>(
     comp_body::<F, F::Avx2>(xs, carry, rev, exclusive)
 }
 
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,f16c")]
+unsafe fn comp_avx512<F: Float>(
+    xs: Io<'_, F>,
+    carry: Option<Comp<F>>,
+    rev: bool,
+    exclusive: bool,
+) -> Option<Comp<F>> {
+    comp_body::<F, F::Avx512>(xs, carry, rev, exclusive)
+}
+
 /// The scan of `xs` with one carry per vector, at `level` (see [`fold_body`]).
 pub(crate) fn fold<A: Element, M: Monoid<A>>(
     level: Level,
@@ -980,23 +1154,34 @@ pub(crate) fn fold<A: Element, M: Monoid<A>>(
     rev: bool,
     exclusive: bool,
 ) -> Option<A> {
+    // The kernels written for a level, then the lane-by-lane form at that level.
+    #[cfg(target_arch = "x86_64")]
+    macro_rules! written_for {
+        ($xs:ident; $($b:ty, $n:ty, $k:ty);*) => {$(
+            $xs = match fold_as::<A, M, $b, $n, $k>(level, $xs, carry, rev, exclusive) {
+                Ok(out) => return out,
+                Err(xs) => xs,
+            };
+        )*};
+    }
     match level {
         Level::Portable => fold_body::<A, M, LaneByLane>(xs, carry, rev, exclusive),
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Level::Avx2` is only made where the CPU has AVX2 (`Level::available`).
         Level::Avx2 => unsafe {
-            // The kernels written for this level, then the lane-by-lane form.
             let mut xs = xs;
-            macro_rules! written_for {
-                ($($b:ty, $n:ty, $k:ty);*) => {$(
-                    xs = match fold_avx2_as::<A, M, $b, $n, $k>(xs, carry, rev, exclusive) {
-                        Ok(out) => return out,
-                        Err(xs) => xs,
-                    };
-                )*};
-            }
-            written_for!(f32, Max, Avx2F32; f32, Min, Avx2F32; i64, Add, Avx2I64; u64, Add, Avx2I64);
+            written_for!(xs; f32, Max, Avx2F32; f32, Min, Avx2F32; f32, Mul, Avx2F32; i64, Add, Avx2I64; u64, Add, Avx2I64);
             fold_avx2::<A, M, LaneByLane>(xs, carry, rev, exclusive)
+        },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Level::Avx512` is only made where the CPU has AVX-512 F, BW, DQ and VL, AVX2
+        // and F16C.
+        Level::Avx512 => unsafe {
+            let mut xs = xs;
+            written_for!(xs; f32, Max, Avx512F32; f32, Min, Avx512F32; f32, Mul, Avx512F32;
+                i64, Add, Avx512I64; u64, Add, Avx512I64; i64, Mul, Avx512I64; u64, Mul, Avx512I64;
+                i64, Max, Avx512I64; u64, Max, Avx512I64; i64, Min, Avx512I64; u64, Min, Avx512I64);
+            fold_avx512::<A, M, LaneByLane>(xs, carry, rev, exclusive)
         },
     }
 }
@@ -1014,6 +1199,9 @@ pub(crate) fn comp<F: Float>(
         // SAFETY: as in `fold`.
         #[cfg(target_arch = "x86_64")]
         Level::Avx2 => unsafe { comp_avx2(xs, carry, rev, exclusive) },
+        // SAFETY: as in `fold`.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { comp_avx512(xs, carry, rev, exclusive) },
     }
 }
 
