@@ -166,25 +166,23 @@ trait Step<A> {
     /// takes both at once (with the same bits).
     #[inline(always)]
     fn pair(&mut self, v: &mut [A; 2 * W], rev: bool) {
-        let (lo, hi) = halves(v);
-        if rev {
-            self.step(hi);
-            self.step(lo);
-        } else {
-            self.step(lo);
-            self.step(hi);
-        }
+        let (first, second) = in_scan_order(v, rev);
+        self.step(first);
+        self.step(second);
     }
 }
 
-/// The two vectors of a pair, the lower address first.
+/// The two vectors of a pair, the one scanned first (the higher address when `rev`) first.
 #[inline(always)]
-fn halves<A>(v: &mut [A; 2 * W]) -> (&mut [A; W], &mut [A; W]) {
+fn in_scan_order<A>(v: &mut [A; 2 * W], rev: bool) -> (&mut [A; W], &mut [A; W]) {
     let (lo, hi) = v.split_at_mut(W);
-    (
-        lo.try_into().expect("a pair's half is a vector"),
-        hi.try_into().expect("a pair's half is a vector"),
-    )
+    let lo: &mut [A; W] = lo.try_into().expect("a pair's half is a vector");
+    let hi: &mut [A; W] = hi.try_into().expect("a pair's half is a vector");
+    if rev {
+        (hi, lo)
+    } else {
+        (lo, hi)
+    }
 }
 
 /// `s.start(v)` or, once a run has started, `s.step(v)`. (Kernels avoid closures: a closure
@@ -380,8 +378,7 @@ pub(crate) trait TreeOps<A: Element, M: Monoid<A>> {
         v: &mut [A; 2 * W],
         carry: Self::Carry,
     ) -> Self::Carry {
-        let (lo, hi) = halves(v);
-        let (first, second) = if REV { (hi, lo) } else { (lo, hi) };
+        let (first, second) = in_scan_order(v, REV);
         // SAFETY: the caller's.
         unsafe {
             let c = Self::vector::<REV, EXCL>(first, Some(carry));
@@ -435,8 +432,7 @@ fn fold_dir<A: Element, M: Monoid<A>, K: TreeOps<A, M>, const REV: bool, const E
         fn pair(&mut self, v: &mut [A; 2 * W], rev: bool) {
             if M::ORDERED && (K::value(self.0).is_nan() || any_nan(v)) {
                 // NaN is settled vector by vector.
-                let (lo, hi) = halves(v);
-                let (first, second) = if rev { (hi, lo) } else { (lo, hi) };
+                let (first, second) = in_scan_order(v, rev);
                 self.step(first);
                 self.step(second);
             } else {
@@ -624,8 +620,7 @@ pub(crate) trait GrainOps<F: Float> {
         local: &mut Self::Local,
         before: F,
     ) {
-        let (l, h) = halves(v);
-        let (first, second) = if REV { (h, l) } else { (l, h) };
+        let (first, second) = in_scan_order(v, REV);
         // SAFETY: the caller's.
         unsafe {
             Self::vector::<REV, EXCL>(first, hi, lo, local, before);
