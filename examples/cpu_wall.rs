@@ -4,7 +4,8 @@
 //! (copy time / scan time: 1 is the wall). `into ms` is the same scan into an existing array
 //! (`scan_into`), whose pages are in place already.
 //!
-//! `cargo run --release --example cpu_wall [-- REPEATS]`
+//! `cargo run --release --example cpu_wall [-- REPEATS [FILTER]]`: FILTER keeps the cases whose
+//! shape, dtype and op, as printed, contain it (`"8] axis Some(0)"`, `int64`).
 use std::time::Instant;
 
 use gpuscan::{Array, Context, Device, Scan};
@@ -24,6 +25,7 @@ fn main() -> Result<(), gpuscan::Error> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(11);
+    let filter = std::env::args().nth(2).unwrap_or_default();
     let ctx = Context::new()?;
     let shapes: [(&[usize], Option<isize>); 9] = [
         (&[1 << 16], None),
@@ -56,6 +58,10 @@ fn main() -> Result<(), gpuscan::Error> {
                 ("cumprod", Scan::cumprod()),
                 ("cummax", Scan::cummax()),
             ] {
+                let case = format!("{shape:?} axis {axis:?}");
+                if !format!("{case} {dtype} {name}").contains(&filter) {
+                    continue;
+                }
                 let scan = match axis {
                     Some(x) => scan.axis(x),
                     None => scan.flatten(),
@@ -81,7 +87,7 @@ fn main() -> Result<(), gpuscan::Error> {
                 }
                 println!(
                     "{:<24} {:<8} {:<8} {:>10.3} {:>10.3} {:>6.2} {:>10.3}",
-                    format!("{shape:?} axis {axis:?}"),
+                    case,
                     dtype,
                     name,
                     scan_s * 1e3,

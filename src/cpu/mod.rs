@@ -1103,6 +1103,17 @@ fn scan_row_run<A: Element, M: Monoid<A>>(
     let (reverse, exclusive) = (job.lanes.reverse, job.lanes.exclusive);
     let width = range.len();
     let whole = width == cols;
+    let f16_sum =
+        TypeId::of::<A>() == TypeId::of::<f16>() && TypeId::of::<M>() == TypeId::of::<Add>();
+    // Narrow rows read an input that needs no cast where it lies, so that reading it,
+    // combining and writing the output are one pass (for rows of eight, half the time of a
+    // fill and a pass over it). Wide rows are filled first, which measured as fast or faster
+    // (the fill is one copy along a whole row); float16 sums round in place after a fill.
+    let direct = job
+        .fill
+        .direct()
+        .filter(|_| width < WIDE_ROW && !f16_sum)
+        .map(|src| &src[offset..offset + block.len()]);
     // Whole rows are cast several at a time; partial rows one segment at a time.
     let per_fill = (PIECE / width).max(1);
     let fill_rows = |block: &mut Slots<A>, lo: usize, hi: usize| {
@@ -1130,8 +1141,16 @@ fn scan_row_run<A: Element, M: Monoid<A>>(
         let edge = if reverse { lo } else { hi };
         job.progress
             .reached(block.as_ptr().wrapping_add(edge * cols));
-        fill_rows(block, lo, hi);
-        // Row `k` of this fill in scan order, as the values the fill wrote.
+        if direct.is_none() {
+            fill_rows(block, lo, hi);
+        }
+        let dst = block.as_mut_ptr().cast::<A>();
+        // Rows `lo..hi` of the columns in `range`: the input's values, or the fill's.
+        let fill = Rows {
+            src: direct.map_or(dst.cast_const(), <[A]>::as_ptr),
+            dst,
+        };
+        // Row `k` of this fill in scan order, as an index into the block.
         let row_at = |k: usize| {
             let r = if reverse { hi - 1 - k } else { lo + k };
             r * cols + range.start
@@ -1139,35 +1158,69 @@ fn scan_row_run<A: Element, M: Monoid<A>>(
         let mut from = 0;
         if done == 0 {
             let at = row_at(0);
-            // SAFETY: rows `lo..hi` of the columns in `range` were filled just above.
-            let row = unsafe { written(&mut block[at..at + width]) };
-            runs.extend(row.iter().map(|&x| M::start(x)));
-            if exclusive {
-                row.fill(M::empty());
+            for j in at..at + width {
+                // SAFETY: element `j` lies in row `row_at(0)` of the columns in `range`.
+                let x = unsafe { fill.get(j) };
+                runs.push(M::start(x));
+                // SAFETY: as above.
+                unsafe { fill.set(j, if exclusive { M::empty() } else { x }) };
             }
             from = 1;
         }
         let rows = from..take;
         if float16_rows::<A, M>(block, &mut runs, rows.clone(), &row_at, job) {
             // Stepped eight columns at a time.
-        } else if exclusive {
-            step_rows::<A, M, true>(block, &mut runs, rows, row_at);
         } else {
-            step_rows::<A, M, false>(block, &mut runs, rows, row_at);
+            // SAFETY: `fill` holds rows `lo..hi`, and `row_at` indexes them.
+            unsafe { step_rows_at::<A, M>(job.level, exclusive, fill, &mut runs, rows, row_at) };
         }
         done += take;
+    }
+}
+
+/// Where a fill's rows are read from (the input, or the output after a fill) and written to
+/// (the output): one block of elements indexed alike, the same one or two that do not
+/// overlap. Every element is read before it is written.
+#[derive(Copy, Clone)]
+struct Rows<A> {
+    src: *const A,
+    dst: *mut A,
+}
+
+impl<A: Copy> Rows<A> {
+    /// # Safety
+    /// `i` indexes an element of the fill.
+    #[inline(always)]
+    unsafe fn get(self, i: usize) -> A {
+        // SAFETY: the caller's.
+        unsafe { self.src.add(i).read() }
+    }
+    /// # Safety
+    /// As for `get`.
+    #[inline(always)]
+    unsafe fn set(self, i: usize, x: A) {
+        // SAFETY: the caller's.
+        unsafe { self.dst.add(i).write(x) }
+    }
+    /// # Safety
+    /// `i..i + N` index elements of the fill.
+    #[inline(always)]
+    unsafe fn get_n<const N: usize>(self, i: usize) -> [A; N] {
+        // SAFETY: the caller's; the read is unaligned.
+        unsafe { self.src.add(i).cast::<[A; N]>().read_unaligned() }
+    }
+    /// # Safety
+    /// As for `get_n`.
+    #[inline(always)]
+    unsafe fn set_n<const N: usize>(self, i: usize, x: [A; N]) {
+        // SAFETY: the caller's; the write is unaligned.
+        unsafe { self.dst.add(i).cast::<[A; N]>().write_unaligned(x) }
     }
 }
 
 /// Rows from which a row is stepped whole, the compiler vectorising its loop over columns.
 const WIDE_ROW: usize = 64;
 
-/// Rows `rows` of a fill (row `k` starts at `row_at(k)` in `block`, `runs.len()` columns
-/// wide, filled with values), each column's state taking the row's element, which becomes
-/// the state's value (`EXCL`: the value before it). Narrow rows go eight columns at a time
-/// down the rows, those columns' states held in registers across them, so that a row of
-/// eight costs no loop of its own.
-#[inline(always)]
 /// Whether rows `rows` were stepped as float16 sums, eight columns rounded at once
 /// ([`float16::step_row`]): only when `A` is float16 and `M` the sum.
 fn float16_rows<A: Element, M: Monoid<A>>(
@@ -1194,57 +1247,137 @@ fn float16_rows<A: Element, M: Monoid<A>>(
     true
 }
 
-fn step_rows<A: Element, M: Monoid<A>, const EXCL: bool>(
-    block: &mut Slots<A>,
+/// [`step_rows`] compiled for `level`: one row of eight float32 is one AVX register, and the
+/// float maxima's selects are blends.
+///
+/// # Safety
+/// As for [`step_rows`].
+unsafe fn step_rows_at<A: Element, M: Monoid<A>>(
+    level: Level,
+    exclusive: bool,
+    fill: Rows<A>,
     runs: &mut [M::Run],
     rows: Range<usize>,
     row_at: impl Fn(usize) -> usize,
 ) {
-    let width = runs.len();
-    #[inline(always)]
-    fn step<A: Element, M: Monoid<A>, const EXCL: bool>(x: &mut A, run: &mut M::Run) {
-        if EXCL {
-            let v = *x;
-            *x = M::value(run);
-            M::step(run, v);
-        } else {
-            M::step(run, *x);
-            *x = M::value(run);
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn avx2<A: Element, M: Monoid<A>, const EXCL: bool>(
+        fill: Rows<A>,
+        runs: &mut [M::Run],
+        rows: Range<usize>,
+        row_at: impl Fn(usize) -> usize,
+    ) {
+        // SAFETY: the caller's.
+        unsafe { step_rows::<A, M, EXCL>(fill, runs, rows, row_at) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2")]
+    unsafe fn avx512<A: Element, M: Monoid<A>, const EXCL: bool>(
+        fill: Rows<A>,
+        runs: &mut [M::Run],
+        rows: Range<usize>,
+        row_at: impl Fn(usize) -> usize,
+    ) {
+        // SAFETY: the caller's.
+        unsafe { step_rows::<A, M, EXCL>(fill, runs, rows, row_at) }
+    }
+    // SAFETY: the caller's; a level is only made where the CPU runs it (`Level::available`).
+    unsafe {
+        match (level, exclusive) {
+            #[cfg(target_arch = "x86_64")]
+            (Level::Avx2, false) => avx2::<A, M, false>(fill, runs, rows, row_at),
+            #[cfg(target_arch = "x86_64")]
+            (Level::Avx2, true) => avx2::<A, M, true>(fill, runs, rows, row_at),
+            #[cfg(target_arch = "x86_64")]
+            (Level::Avx512, false) => avx512::<A, M, false>(fill, runs, rows, row_at),
+            #[cfg(target_arch = "x86_64")]
+            (Level::Avx512, true) => avx512::<A, M, true>(fill, runs, rows, row_at),
+            (_, false) => step_rows::<A, M, false>(fill, runs, rows, row_at),
+            (_, true) => step_rows::<A, M, true>(fill, runs, rows, row_at),
         }
     }
-    // SAFETY (each `written` below): the caller filled these rows with values.
-    if width >= WIDE_ROW {
+}
+
+/// Rows `rows` of a fill (row `k` starts at `row_at(k)`, `runs.len()` columns wide), each
+/// column's state taking the row's element, whose output becomes the state's value (`EXCL`:
+/// the value before it). Wide rows go one loop along each row; narrow rows go eight columns
+/// at a time down the rows, read, stepped and written as one array, those columns' states
+/// held in registers across them, so that a row of eight costs no loop of its own.
+///
+/// # Safety
+/// `fill` holds the elements `row_at(k)..row_at(k) + runs.len()` for every `k` in `rows`,
+/// in place (`src` is `dst`) when the rows are [`WIDE_ROW`] or more wide.
+#[inline(always)]
+unsafe fn step_rows<A: Element, M: Monoid<A>, const EXCL: bool>(
+    fill: Rows<A>,
+    runs: &mut [M::Run],
+    rows: Range<usize>,
+    row_at: impl Fn(usize) -> usize,
+) {
+    const EIGHT: usize = 8;
+    #[inline(always)]
+    fn step<A: Element, M: Monoid<A>, const EXCL: bool>(x: A, run: &mut M::Run) -> A {
+        if EXCL {
+            let v = M::value(run);
+            M::step(run, x);
+            v
+        } else {
+            M::step(run, x);
+            M::value(run)
+        }
+    }
+    // Columns `at..at + EIGHT` of one row.
+    #[inline(always)]
+    unsafe fn eight<A: Element, M: Monoid<A>, const EXCL: bool>(
+        fill: Rows<A>,
+        at: usize,
+        states: &mut [M::Run; EIGHT],
+    ) {
+        // SAFETY (both): the caller's.
+        let xs: [A; EIGHT] = unsafe { fill.get_n(at) };
+        let out: [A; EIGHT] = std::array::from_fn(|j| step::<A, M, EXCL>(xs[j], &mut states[j]));
+        unsafe { fill.set_n(at, out) };
+    }
+    // Columns `at..at + states.len()` of one row, one by one.
+    #[inline(always)]
+    unsafe fn each<A: Element, M: Monoid<A>, const EXCL: bool>(
+        fill: Rows<A>,
+        at: usize,
+        states: &mut [M::Run],
+    ) {
+        for (j, run) in states.iter_mut().enumerate() {
+            // SAFETY (both): the caller's.
+            let x = unsafe { fill.get(at + j) };
+            unsafe { fill.set(at + j, step::<A, M, EXCL>(x, run)) };
+        }
+    }
+    // SAFETY (every call below): the columns lie inside row `k`'s, which the caller vouches
+    // for.
+    if runs.len() >= WIDE_ROW {
+        // Filled in place (`scan_row_run`): one loop along each row, which the compiler
+        // vectorises as it would a copy's.
+        debug_assert!(fill.src == fill.dst.cast_const(), "wide rows are filled");
         for k in rows {
-            let at = row_at(k);
-            let row = unsafe { written(&mut block[at..at + width]) };
+            let row =
+                unsafe { std::slice::from_raw_parts_mut(fill.dst.add(row_at(k)), runs.len()) };
             for (x, run) in row.iter_mut().zip(runs.iter_mut()) {
-                step::<A, M, EXCL>(x, run);
+                *x = step::<A, M, EXCL>(*x, run);
             }
         }
         return;
     }
-    const EIGHT: usize = 8;
     for (c, states) in runs.chunks_mut(EIGHT).enumerate() {
         let c = c * EIGHT;
-        let w = states.len();
-        if w == EIGHT {
-            let mut eight: [M::Run; EIGHT] = states.try_into().expect("eight columns");
+        if let Ok(states) = <&mut [M::Run; EIGHT]>::try_from(&mut *states) {
+            let mut held = *states;
             for k in rows.clone() {
-                let at = row_at(k) + c;
-                let row = unsafe { written(&mut block[at..at + EIGHT]) };
-                let row: &mut [A; EIGHT] = row.try_into().expect("eight columns");
-                for (x, run) in row.iter_mut().zip(&mut eight) {
-                    step::<A, M, EXCL>(x, run);
-                }
+                unsafe { eight::<A, M, EXCL>(fill, row_at(k) + c, &mut held) };
             }
-            states.copy_from_slice(&eight);
+            *states = held;
         } else {
             for k in rows.clone() {
-                let at = row_at(k) + c;
-                let row = unsafe { written(&mut block[at..at + w]) };
-                for (x, run) in row.iter_mut().zip(states.iter_mut()) {
-                    step::<A, M, EXCL>(x, run);
-                }
+                unsafe { each::<A, M, EXCL>(fill, row_at(k) + c, states) };
             }
         }
     }
@@ -1469,6 +1602,121 @@ mod tests {
                         with_threads(threads, || scan_data(&mut d, &l, op, Order::Exact));
                         assert_eq!(d, Data::Int64(want), "in place: {what}");
                     }
+                }
+            }
+        }
+    }
+
+    /// Down rows (other axes), at every level and thread count: read straight from an input of
+    /// the loop dtype, filled from a cast one (int32 into int64), and NaN replaced first (the
+    /// nan* scans), rows of every width around the eight-column step, forward and reverse,
+    /// inclusive and exclusive, against the fold. Float maxima and minima keep numpy's NaN
+    /// bits and signed zeros; sums and products any NaN where the fold has one.
+    #[test]
+    fn rows_match_the_fold_at_every_level() {
+        let specials = [
+            f32::NAN,
+            -f32::NAN,
+            0.0,
+            -0.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+        ];
+        let f32s = |n: usize| -> Vec<f32> {
+            (0..n)
+                // A special in about 150 elements, so that most columns run a while first.
+                .map(|i| match (i * 2654435761) % 997 {
+                    k @ 0..=5 => specials[k],
+                    k => ((k % 97) as f32 - 48.0) / 32.0,
+                })
+                .collect()
+        };
+        let same = |a: &[f32], b: &[f32], nan_bits: bool| {
+            a.iter()
+                .zip(b)
+                .all(|(x, y)| x.to_bits() == y.to_bits() || (!nan_bits && x.is_nan() && y.is_nan()))
+        };
+        for (rows, cols, lane) in [
+            (300, 8, 300),
+            (200, 13, 200),
+            (100, 16, 100),
+            (64, 63, 64),
+            (40, 77, 40),
+            (9, 200, 9),
+            // Several lanes down the rows (a middle axis): blocks after the first start
+            // inside the input.
+            (600, 8, 200),
+            (600, 13, 150),
+            // Past the parallel threshold: one writer down rows of eight, and rows of 100
+            // split into columns 0..64 and 64..100 across threads.
+            (9000, 8, 9000),
+            (700, 100, 700),
+        ] {
+            let mut l = lanes(rows, cols, lane);
+            let f = f32s(rows * cols);
+            let ints: Vec<i32> = (0..rows * cols)
+                .map(|i| (i as i32 * 7919) % 41 - 20)
+                .collect();
+            let wide: Vec<i64> = ints.iter().map(|&x| x as i64).collect();
+            for (reverse, exclusive) in [(false, false), (true, false), (false, true), (true, true)]
+            {
+                (l.reverse, l.exclusive) = (reverse, exclusive);
+                for op in [
+                    ScanOp::Sum,
+                    ScanOp::Prod,
+                    ScanOp::Max,
+                    ScanOp::Min,
+                    ScanOp::NanSum,
+                ] {
+                    let what =
+                        format!("{op} {rows}x{cols} reverse {reverse} exclusive {exclusive}");
+                    let nan_bits = matches!(op, ScanOp::Max | ScanOp::Min);
+                    let input: Vec<f32> = match op.nan_to() {
+                        Some(r) => f
+                            .iter()
+                            .map(|&x| if x.is_nan() { f32::from_scalar(r) } else { x })
+                            .collect(),
+                        None => f.clone(),
+                    };
+                    let want = with_monoid!(op, M => fold::<f32, M>(&input, &l));
+                    let iwant = with_monoid!(op, M => fold::<i64, M>(&wide, &l));
+                    for level in Level::available() {
+                        for threads in [1, 2] {
+                            let got = with_threads(threads, || {
+                                scan_at(
+                                    &DataRef::Float32(&f),
+                                    DType::Float32,
+                                    &l,
+                                    op,
+                                    Order::Fast,
+                                    level,
+                                )
+                            });
+                            let Data::Float32(got) = got else {
+                                unreachable!()
+                            };
+                            assert!(
+                                same(&got, &want, nan_bits),
+                                "float32 {what} {level:?} {threads}"
+                            );
+                            for src in [DataRef::Int32(&ints), DataRef::Int64(&wide)] {
+                                let got = with_threads(threads, || {
+                                    scan_at(&src, DType::Int64, &l, op, Order::Fast, level)
+                                });
+                                assert_eq!(
+                                    got,
+                                    Data::Int64(iwant.clone()),
+                                    "int64 {what} {level:?}"
+                                );
+                            }
+                        }
+                    }
+                    let mut d = Data::Float32(f.clone());
+                    scan_data(&mut d, &l, op, Order::Fast);
+                    let Data::Float32(got) = d else {
+                        unreachable!()
+                    };
+                    assert!(same(&got, &want, nan_bits), "in place: float32 {what}");
                 }
             }
         }
