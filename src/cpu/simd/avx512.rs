@@ -13,22 +13,20 @@ use super::{avx2_f32_tree, avx2_f32_vector, f32_identity, tree_op, GrainOps, Tre
 use crate::op::{Add, Max, Min, Mul};
 
 /// `a` and `b` combined lane by lane by `OP` (a [`tree_op`]) as `Monoid::ordered` combines
-/// them: a sum or product, or two maxima (minima) of the operands both ways round whose
-/// bitwise and (or) settles zeros of both signs.
+/// them: a sum or product, or one `vrangeps`, whose maximum (minimum) with the sign taken
+/// from the comparison orders -0.0 below +0.0 as IEEE 754's `maximum` does (AVX2 takes two
+/// maxima and a bitwise and for the same bits).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
 #[inline]
 fn combine<const OP: u8>(a: __m512, b: __m512) -> __m512 {
-    let (bits, float) = (_mm512_castps_si512, _mm512_castsi512_ps);
+    // imm8 bits 1:0 choose the minimum (00) or maximum (01); bits 3:2 = 01 take the sign of
+    // the value the comparison chose.
+    const RANGE_MIN: i32 = 0b0100;
+    const RANGE_MAX: i32 = 0b0101;
     match OP {
         SUM => _mm512_add_ps(a, b),
-        MAX => float(_mm512_and_si512(
-            bits(_mm512_max_ps(a, b)),
-            bits(_mm512_max_ps(b, a)),
-        )),
-        MIN => float(_mm512_or_si512(
-            bits(_mm512_min_ps(a, b)),
-            bits(_mm512_min_ps(b, a)),
-        )),
+        MAX => _mm512_range_ps::<RANGE_MAX>(a, b),
+        MIN => _mm512_range_ps::<RANGE_MIN>(a, b),
         _ => _mm512_mul_ps(a, b),
     }
 }
