@@ -5,7 +5,8 @@
 //! (`scan_into`), whose pages are in place already.
 //!
 //! `cargo run --release --example cpu_wall [-- REPEATS [FILTER]]`: FILTER keeps the cases whose
-//! shape, dtype and op, as printed, contain it (`"8] axis Some(0)"`, `int64`).
+//! shape, axis, dtype and op, one space apart (`[4194304, 8] axis Some(0) int64 cumsum`),
+//! contain it.
 use std::time::Instant;
 
 use gpuscan::{Array, Context, Device, Scan};

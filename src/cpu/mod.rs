@@ -1103,8 +1103,6 @@ fn scan_row_run<A: Element, M: Monoid<A>>(
     let (reverse, exclusive) = (job.lanes.reverse, job.lanes.exclusive);
     let width = range.len();
     let whole = width == cols;
-    let f16_sum =
-        TypeId::of::<A>() == TypeId::of::<f16>() && TypeId::of::<M>() == TypeId::of::<Add>();
     // Narrow rows read an input that needs no cast where it lies, so that reading it,
     // combining and writing the output are one pass (for rows of eight, half the time of a
     // fill and a pass over it). Wide rows are filled first, which measured as fast or faster
@@ -1112,7 +1110,7 @@ fn scan_row_run<A: Element, M: Monoid<A>>(
     let direct = job
         .fill
         .direct()
-        .filter(|_| width < WIDE_ROW && !f16_sum)
+        .filter(|_| width < WIDE_ROW && !float16_sum::<A, M>())
         .map(|src| &src[offset..offset + block.len()]);
     // Whole rows are cast several at a time; partial rows one segment at a time.
     let per_fill = (PIECE / width).max(1);
@@ -1221,6 +1219,11 @@ impl<A: Copy> Rows<A> {
 /// Rows from which a row is stepped whole, the compiler vectorising its loop over columns.
 const WIDE_ROW: usize = 64;
 
+/// Whether `A` is float16 and `M` the sum, whose rows [`float16_rows`] steps.
+fn float16_sum<A: Element, M: Monoid<A>>() -> bool {
+    TypeId::of::<A>() == TypeId::of::<f16>() && TypeId::of::<M>() == TypeId::of::<Add>()
+}
+
 /// Whether rows `rows` were stepped as float16 sums, eight columns rounded at once
 /// ([`float16::step_row`]): only when `A` is float16 and `M` the sum.
 fn float16_rows<A: Element, M: Monoid<A>>(
@@ -1230,7 +1233,7 @@ fn float16_rows<A: Element, M: Monoid<A>>(
     row_at: impl Fn(usize) -> usize,
     job: &Job<A>,
 ) -> bool {
-    if TypeId::of::<A>() != TypeId::of::<f16>() || TypeId::of::<M>() != TypeId::of::<Add>() {
+    if !float16_sum::<A, M>() {
         return false;
     }
     let width = runs.len();
