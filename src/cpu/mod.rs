@@ -87,6 +87,8 @@ impl<A: Element> Source<A> for InPlace<A> {
 struct Cast<'a, S, A> {
     src: &'a [S],
     nan_to: Option<A>,
+    /// The scan's level, which the conversions are compiled for too.
+    level: Level,
 }
 
 impl<S: Element, A: Element> Source<A> for Cast<'_, S, A> {
@@ -103,7 +105,7 @@ impl<S: Element, A: Element> Source<A> for Cast<'_, S, A> {
             }
         }
         let src = &self.src[offset..offset + dst.len()];
-        if widened(src, dst) {
+        if widened(self.level, src, dst) {
             // SAFETY: `widened` wrote every element.
             let out = unsafe { written(dst) };
             // NaN stays NaN through the widening, and is replaced after it.
@@ -120,7 +122,7 @@ impl<S: Element, A: Element> Source<A> for Cast<'_, S, A> {
                     x.write(if s.is_nan() { r } else { cast(s) });
                 }
             }
-            _ => cast_into(Level::detect(), src, dst),
+            _ => cast_into(self.level, src, dst),
         }
         // SAFETY: every element was written above (`src` has `dst`'s length).
         unsafe { written(dst) }
@@ -137,14 +139,14 @@ impl<S: Element, A: Element> Source<A> for Cast<'_, S, A> {
 
 /// Whether `src` was widened into `dst` (every element written) eight at a time: only when
 /// `S` is float16 and `A` float32.
-fn widened<S: Element, A: Element>(src: &[S], dst: &mut [MaybeUninit<A>]) -> bool {
+fn widened<S: Element, A: Element>(level: Level, src: &[S], dst: &mut [MaybeUninit<A>]) -> bool {
     if TypeId::of::<S>() != TypeId::of::<f16>() || TypeId::of::<A>() != TypeId::of::<f32>() {
         return false;
     }
     // SAFETY: `S` is float16 and `A` float32, each slice reinterpreted as itself.
     let src = unsafe { &*(src as *const [S] as *const [f16]) };
     let out = unsafe { &mut *(dst as *mut [MaybeUninit<A>] as *mut [MaybeUninit<f32>]) };
-    float16::widen(Level::detect(), src, out);
+    float16::widen(level, src, out);
     true
 }
 
@@ -169,7 +171,7 @@ fn cast_into<S: Element, A: Element>(level: Level, src: &[S], dst: &mut [MaybeUn
         each(src, dst)
     }
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,f16c")]
     fn avx512<S: Element, A: Element>(src: &[S], dst: &mut [MaybeUninit<A>]) {
         each(src, dst)
     }
@@ -252,7 +254,7 @@ fn scan_slots<A: Element>(src: &DataRef<'_>, dst: &mut Slots<A>, args: Args<'_>)
     let (lanes, op, order, level) = args;
     let nan_to = op.nan_to().map(A::from_scalar);
     with_data!(DataRef, src, s => {
-        let source = Cast { src: s, nan_to };
+        let source = Cast { src: s, nan_to, level };
         scan_with::<A>(dst, lanes, order, op, &source, level);
     });
 }
@@ -1302,7 +1304,7 @@ unsafe fn step_rows_at<A: Element, M: Monoid<A>>(
         unsafe { step_rows::<A, M, EXCL>(fill, runs, rows, row_at) }
     }
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,f16c")]
     unsafe fn avx512<A: Element, M: Monoid<A>, const EXCL: bool>(
         fill: Rows<A>,
         runs: &mut [M::Run],
