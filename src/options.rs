@@ -39,8 +39,8 @@ impl std::str::FromStr for Device {
 pub enum Order {
     /// The fastest order: on the CPU, float32 and float64 sums along the last axis take
     /// vectors of eight, each an in-register prefix tree, with a compensated (two-sum) carry
-    /// every 32 elements: every prefix within a few ulps, more accurate than numpy's loop, and the same bits
-    /// whatever the thread count and instruction-set level; on the GPU, tiles summed as
+    /// every 128 elements: every prefix within a few ulps, more accurate than numpy's loop, and
+    /// the same bits whatever the thread count and instruction-set level; on the GPU, tiles summed as
     /// trees. Within docs/NUMPY_SEMANTICS.md section 7's tolerance.
     #[default]
     Fast,

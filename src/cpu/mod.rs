@@ -8,7 +8,7 @@
 //! scanned there, so casting and scanning share one pass over memory while the piece is in
 //! the first-level cache. A run (one segment of one lane) along the last axis is scanned in
 //! vectors of eight ([`simd`]): an in-register prefix, then one carry per vector, with a
-//! compensated carry per grain of 32 elements for float sums outside numpy's order; numpy's
+//! compensated carry per grain of 128 elements for float sums outside numpy's order; numpy's
 //! order, logaddexp and float16 take the sequential loop, except the wide order's float16
 //! sums, which are widened stretch by stretch for the compensated kernel. Grains are counted
 //! from each segment's start, so a float result does not depend on how the lane is cut into
@@ -644,7 +644,7 @@ struct Widened {
 
 /// The stretch [`Widened`] widens at a time: a whole number of grains, so that the grains
 /// stay counted from the run's start.
-const WIDENED: usize = 64 * simd::GRAIN;
+const WIDENED: usize = 16 * simd::GRAIN;
 
 impl<A: Element> Runner<A> for Widened {
     type State = Comp<f32>;
