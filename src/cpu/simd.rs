@@ -717,13 +717,72 @@ fn grain<F: Float, K: GrainOps<F>, const REV: bool, const EXCL: bool>(
     let zero = F::NEG_ZERO;
     g.local = K::local(zero);
     vectors::<F, _, REV>(&mut xs, zero, g, true);
-    // Two-sum of the carry and the grain's total.
-    let (Comp { hi, lo }, t) = (g.carry, K::value(g.local));
+    g.carry = absorb(g.carry, K::value(g.local));
+}
+
+/// `carry` after a grain whose total is `t`: their two-sum, the error collected in `lo`.
+#[inline(always)]
+pub(crate) fn absorb<F: Float>(carry: Comp<F>, t: F) -> Comp<F> {
+    let (Comp { hi, lo }, zero) = (carry, F::NEG_ZERO);
     let s = hi + t;
     let b = s - hi;
     let e = (hi - (s - b)) + (t - b);
     let e = if e != zero && e.finite() { e } else { zero };
-    g.carry = Comp { hi: s, lo: lo + e };
+    Comp { hi: s, lo: lo + e }
+}
+
+/// The total of every grain of `xs` in scan order (from its end when `rev`), as [`comp`]
+/// sums it at every level (each vector's tree total, its prefix's last lane in scan order,
+/// added to a local sum that starts at -0.0; a short vector padded with -0.0), appended to
+/// `totals`: [`absorb`]ed in order from a carry, they give the carry [`comp`] leaves after
+/// `xs`, bit for bit.
+pub(crate) fn grain_totals<F: Float>(level: Level, xs: &[F], rev: bool, totals: &mut Vec<F>) {
+    match (level, rev) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `fold`.
+        (Level::Avx2 | Level::Avx512, false) => unsafe { totals_avx2::<F, false>(xs, totals) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `fold`.
+        (Level::Avx2 | Level::Avx512, true) => unsafe { totals_avx2::<F, true>(xs, totals) },
+        (_, false) => totals_body::<F, false>(xs, totals),
+        (_, true) => totals_body::<F, true>(xs, totals),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn totals_avx2<F: Float, const REV: bool>(xs: &[F], totals: &mut Vec<F>) {
+    totals_body::<F, REV>(xs, totals)
+}
+
+#[inline(always)]
+fn totals_body<F: Float, const REV: bool>(xs: &[F], totals: &mut Vec<F>) {
+    let zero = F::NEG_ZERO;
+    let n = xs.len();
+    let mut done = 0;
+    while done < n {
+        let g = GRAIN.min(n - done);
+        let grain = if REV {
+            &xs[n - done - g..n - done]
+        } else {
+            &xs[done..done + g]
+        };
+        let mut local = zero;
+        let mut k = 0;
+        while k < g {
+            let len = W.min(g - k);
+            let mut v = [zero; W];
+            if REV {
+                v[W - len..].copy_from_slice(&grain[g - k - len..g - k]);
+            } else {
+                v[..len].copy_from_slice(&grain[k..k + len]);
+            }
+            local = local + prefix::<F, Add>(v, REV)[last_lane(REV)];
+            k += len;
+        }
+        totals.push(local);
+        done += g;
+    }
 }
 
 #[inline(always)]
